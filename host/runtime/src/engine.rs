@@ -1,0 +1,142 @@
+//! One wasmtime `Engine` per process, configured for untrusted guests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, OptLevel, Store};
+
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::error::RuntimeError;
+use crate::guest::GuestState;
+use crate::limits::Limits;
+
+/// How often the epoch advances. Deadlines are rounded up to whole ticks, so a
+/// guest is stopped at most one tick after its deadline.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Options for building a [`Runtime`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    pub limits: Limits,
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The engine, the linker that gives guests their (empty) WASI, and the cache.
+/// Cheap to share: evaluations run on many threads at once.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<GuestState>,
+    pub(crate) limits: Limits,
+    cache: CompileCache,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> Result<Arc<Runtime>, RuntimeError> {
+        let engine = Engine::new(&engine_config(&options.limits)).map_err(RuntimeError::Engine)?;
+        let mut linker = Linker::new(&engine);
+        // Toolchains import WASI even when a policy uses none of it; the context
+        // behind these imports withholds every capability (see `guest.rs`).
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        start_epoch_ticker(&engine)?;
+        let cache = CompileCache::new(&engine, options.cache_dir);
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            limits: options.limits,
+            cache,
+        }))
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn cache(&self) -> &CompileCache {
+        &self.cache
+    }
+
+    /// Compiles `bytes` (or loads its compiled form from the cache).
+    pub fn component(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest: &blake3::Hash,
+    ) -> Result<(Component, CacheOutcome), RuntimeError> {
+        if bytes.len() > self.limits.component_bytes {
+            return Err(RuntimeError::TooLarge {
+                name: name.to_string(),
+                size: bytes.len(),
+                limit: self.limits.component_bytes,
+            });
+        }
+        self.cache
+            .load_or_compile(&self.engine, name, bytes, digest)
+    }
+
+    /// A fresh store for one evaluation, with its limits and deadline armed.
+    pub(crate) fn new_store(&self) -> Store<GuestState> {
+        let mut store = Store::new(&self.engine, GuestState::new(self.limits.memory_bytes));
+        store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(self.limits.output_bytes);
+        store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
+        store.epoch_deadline_trap();
+        store
+    }
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos().max(1);
+    let ticks = deadline.as_nanos().div_ceil(tick);
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(limits.stack_bytes);
+    config.cranelift_opt_level(OptLevel::Speed);
+    config.parallel_compilation(true);
+    // Same inputs, same verdict: no float or SIMD nondeterminism.
+    config.cranelift_nan_canonicalization(true);
+    config.relaxed_simd_deterministic(true);
+    // Proposals no guest toolchain here needs stay off (several advisories lived there).
+    config.wasm_memory64(false);
+    config.wasm_multi_memory(true);
+    config
+}
+
+/// Advances the epoch on a dedicated OS thread, holding only a weak reference so
+/// the thread ends with the engine.
+fn start_epoch_ticker(engine: &Engine) -> Result<(), RuntimeError> {
+    let weak = engine.weak();
+    thread::Builder::new()
+        .name("provkey-epoch".to_string())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        // Without a ticker no deadline would ever fire: refuse to run at all.
+        .map_err(|err| {
+            RuntimeError::Engine(wasmtime::Error::msg(format!(
+                "cannot start the epoch ticker thread: {err}"
+            )))
+        })
+}

@@ -1,0 +1,100 @@
+//! What a guest's store holds: a WASI context with every capability withheld and
+//! deterministic clocks and randomness, a resource limiter, and its captured stderr.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
+
+use crate::limits::GuestLimiter;
+
+/// How much of a guest's stderr is kept for error messages (a Rust panic message).
+const STDERR_CAPTURE: usize = 16 << 10;
+
+/// The fixed seed behind every random byte a guest sees. Toolchains ask for
+/// randomness just to start (hash map seeds); a fixed source keeps verdicts
+/// reproducible, and no policy has a reason to want real entropy.
+const RANDOM_SEED: &[u8] = b"provkey: guests get deterministic randomness";
+
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: GuestLimiter,
+    stderr: MemoryOutputPipe,
+}
+
+impl GuestState {
+    pub fn new(memory_limit: usize) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let wasi = WasiCtxBuilder::new()
+            // No preopens, no environment, no arguments, no network, no stdin.
+            .stderr(stderr.clone())
+            .wall_clock(FixedWallClock)
+            .monotonic_clock(CountingMonotonicClock::default())
+            .secure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
+            .insecure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
+            .insecure_random_seed(0x0070_726f_766b_6579)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: GuestLimiter::new(memory_limit),
+            stderr,
+        }
+    }
+
+    /// What the guest wrote to stderr, as one trimmed line of text.
+    pub fn stderr_text(&self) -> Option<String> {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The wall clock stands still at the Unix epoch: a verdict must not depend on when
+/// it was computed.
+struct FixedWallClock;
+
+impl HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// A monotonic clock that advances one microsecond per reading: never the host's
+/// time, but it still moves, for runtimes that wait for it to.
+#[derive(Default)]
+struct CountingMonotonicClock {
+    ticks: AtomicU64,
+}
+
+impl HostMonotonicClock for CountingMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+
+    fn now(&self) -> u64 {
+        self.ticks.fetch_add(1_000, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,339 @@
+//! Policies: loading a component once, evaluating it in a fresh store each time.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use provkey_plan::{Finding, Plan, PolicyMetadata};
+use wasmtime::Store;
+
+use crate::bindings::{self, WitPlan, policy::PolicyPre};
+use crate::cache::CacheOutcome;
+use crate::engine::Runtime;
+use crate::error::{GuestFailure, RuntimeError};
+use crate::guest::GuestState;
+
+/// Where a policy's bytes came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    /// Embedded in the binary.
+    Stock,
+    /// A component file given on the command line.
+    File(std::path::PathBuf),
+}
+
+/// A policy ready to evaluate: compiled, linked, its metadata read and checked.
+pub struct LoadedPolicy {
+    pub name: String,
+    pub origin: PolicyOrigin,
+    pub digest: blake3::Hash,
+    pub metadata: PolicyMetadata,
+    pub cache: CacheOutcome,
+    pre: PolicyPre<GuestState>,
+}
+
+impl std::fmt::Debug for LoadedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPolicy")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("digest", &self.digest.to_hex().as_str())
+            .field("metadata", &self.metadata)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub result: Result<Vec<Finding>, GuestFailure>,
+    pub elapsed: Duration,
+}
+
+/// Checks the plan a guest sees against what it returns.
+#[derive(Debug)]
+pub struct PlanIndex<'a> {
+    addresses: HashSet<&'a str>,
+}
+
+impl<'a> PlanIndex<'a> {
+    pub fn new(plan: &'a Plan) -> Self {
+        PlanIndex {
+            addresses: plan.changes.iter().map(|c| c.address.as_str()).collect(),
+        }
+    }
+}
+
+impl Runtime {
+    /// Reads, compiles (or loads from the cache) and links a policy component from a file.
+    pub fn load_policy_file(&self, path: &Path) -> Result<LoadedPolicy, RuntimeError> {
+        let bytes = read_bounded(path, self.limits.component_bytes)?;
+        self.load_policy(
+            &path.display().to_string(),
+            PolicyOrigin::File(path.to_path_buf()),
+            &bytes,
+        )
+    }
+
+    /// Compiles (or loads from the cache) and links a policy component.
+    pub fn load_policy(
+        &self,
+        name: &str,
+        origin: PolicyOrigin,
+        bytes: &[u8],
+    ) -> Result<LoadedPolicy, RuntimeError> {
+        let digest = blake3::hash(bytes);
+        let (component, cache) = self.component(name, bytes, &digest)?;
+        let wrong_world = |source| RuntimeError::WrongWorld {
+            name: name.to_string(),
+            world: "policy",
+            source,
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = PolicyPre::new(instance_pre).map_err(wrong_world)?;
+        let metadata = self
+            .call_policy(&pre, |store, policy| {
+                policy.provkey_plan_policy_api().call_metadata(store)
+            })
+            .map(bindings::metadata_from_wit)
+            .map_err(|failure| RuntimeError::Metadata {
+                name: name.to_string(),
+                failure,
+            })?;
+        check_metadata(&metadata).map_err(|reason| RuntimeError::BadMetadata {
+            name: name.to_string(),
+            reason,
+        })?;
+        Ok(LoadedPolicy {
+            name: metadata.id.clone(),
+            origin,
+            digest,
+            metadata,
+            cache,
+            pre,
+        })
+    }
+
+    /// Runs one policy over a plan in a fresh store. Never panics, never passes on failure.
+    pub fn evaluate(
+        &self,
+        policy: &LoadedPolicy,
+        plan: &WitPlan,
+        index: &PlanIndex<'_>,
+        config: &str,
+    ) -> Evaluation {
+        let started = Instant::now();
+        let result = self
+            .call_policy(&policy.pre, |store, instance| {
+                instance
+                    .provkey_plan_policy_api()
+                    .call_evaluate(store, plan, config)
+            })
+            .and_then(|returned| match returned {
+                Ok(findings) => {
+                    check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
+                }
+                Err(err) => {
+                    let (kind, message) = bindings::guest_error_text(&err);
+                    Err(GuestFailure::GuestError {
+                        kind: kind.to_string(),
+                        message: truncate(message, 1_000),
+                    })
+                }
+            });
+        Evaluation {
+            result,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Instantiates in a fresh store and makes one call, classifying any failure by
+    /// the limit it hit. The store is dropped afterwards, whatever happened.
+    fn call_policy<R>(
+        &self,
+        pre: &PolicyPre<GuestState>,
+        call: impl FnOnce(&mut Store<GuestState>, &bindings::policy::Policy) -> wasmtime::Result<R>,
+    ) -> Result<R, GuestFailure> {
+        let mut store = self.new_store();
+        let instance = match pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(err) => return Err(self.classify(&store, err, true)),
+        };
+        call(&mut store, &instance).map_err(|err| self.classify(&store, err, false))
+    }
+
+    pub(crate) fn classify(
+        &self,
+        store: &Store<GuestState>,
+        err: wasmtime::Error,
+        instantiating: bool,
+    ) -> GuestFailure {
+        use crate::limits::LimitHit;
+        match store.data().limiter.hit {
+            Some(LimitHit::Memory) => {
+                return GuestFailure::Memory {
+                    limit_mib: self.limits.memory_bytes >> 20,
+                };
+            }
+            Some(LimitHit::Table) => return GuestFailure::Table,
+            None => {}
+        }
+        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+            return match trap {
+                wasmtime::Trap::Interrupt => GuestFailure::Deadline {
+                    limit_ms: u64::try_from(self.limits.deadline.as_millis()).unwrap_or(u64::MAX),
+                },
+                wasmtime::Trap::StackOverflow => GuestFailure::Stack {
+                    limit_kib: self.limits.stack_bytes >> 10,
+                },
+                other => GuestFailure::Trap {
+                    trap: other.to_string(),
+                    stderr: store.data().stderr_text().map(|s| truncate(&s, 2_000)),
+                },
+            };
+        }
+        let text = format!("{err:#}");
+        if text.contains("hostcall fuel") || text.contains("fuel") && text.contains("exhausted") {
+            return GuestFailure::OutputTooLarge {
+                limit_bytes: self.limits.output_bytes,
+            };
+        }
+        if instantiating {
+            GuestFailure::Instantiate {
+                reason: truncate(&text, 1_000),
+            }
+        } else {
+            GuestFailure::Trap {
+                trap: truncate(&text, 1_000),
+                stderr: store.data().stderr_text().map(|s| truncate(&s, 2_000)),
+            }
+        }
+    }
+}
+
+/// What the host requires of a policy's own description.
+fn check_metadata(metadata: &PolicyMetadata) -> Result<(), String> {
+    if !is_identifier(&metadata.id) {
+        return Err(format!(
+            "id `{}` must be 1 to 64 lowercase letters, digits and dashes",
+            metadata.id
+        ));
+    }
+    let mut rules = HashSet::new();
+    for rule in &metadata.rules {
+        if !is_identifier(&rule.id) {
+            return Err(format!(
+                "rule id `{}` must be 1 to 64 lowercase letters, digits and dashes",
+                rule.id
+            ));
+        }
+        if !rules.insert(rule.id.as_str()) {
+            return Err(format!("rule id `{}` is declared twice", rule.id));
+        }
+    }
+    if let Some(schema) = &metadata.config_schema {
+        serde_json::from_str::<serde_json::Value>(schema)
+            .map_err(|err| format!("the configuration schema is not JSON: {err}"))?;
+    }
+    Ok(())
+}
+
+fn is_identifier(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'
+        })
+}
+
+/// A policy's output is checked like any other untrusted input.
+fn check_findings(
+    findings: Vec<bindings::WitFinding>,
+    metadata: &PolicyMetadata,
+    index: &PlanIndex<'_>,
+    output_limit: usize,
+) -> Result<Vec<Finding>, GuestFailure> {
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(findings.len());
+    for finding in findings {
+        let finding = bindings::finding_from_wit(finding);
+        total = total.saturating_add(
+            finding.message.len()
+                + finding.rule.len()
+                + finding.address.as_ref().map_or(0, String::len)
+                + finding.attribute.as_ref().map_or(0, String::len)
+                + finding.remediation.as_ref().map_or(0, String::len),
+        );
+        if total > output_limit {
+            return Err(GuestFailure::OutputTooLarge {
+                limit_bytes: output_limit,
+            });
+        }
+        if !metadata.rules.iter().any(|r| r.id == finding.rule) {
+            return Err(GuestFailure::BadOutput {
+                reason: format!(
+                    "finding for rule `{}`, which the policy does not declare",
+                    truncate(&finding.rule, 100)
+                ),
+            });
+        }
+        if let Some(address) = &finding.address
+            && !index.addresses.contains(address.as_str())
+        {
+            return Err(GuestFailure::BadOutput {
+                reason: format!(
+                    "finding for resource `{}`, which is not in the plan",
+                    truncate(address, 200)
+                ),
+            });
+        }
+        if let Some(attribute) = &finding.attribute
+            && !(attribute.is_empty() || attribute.starts_with('/'))
+        {
+            return Err(GuestFailure::BadOutput {
+                reason: format!(
+                    "attribute `{}` is not a JSON Pointer",
+                    truncate(attribute, 200)
+                ),
+            });
+        }
+        out.push(finding);
+    }
+    Ok(out)
+}
+
+/// Cuts text at a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Reads a file, refusing it once it passes `limit` bytes (without reading it all).
+pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> {
+    use std::io::Read;
+    let read_err = |source| RuntimeError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() > limit {
+        return Err(RuntimeError::TooLarge {
+            name: path.display().to_string(),
+            size: bytes.len(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
