@@ -1,0 +1,146 @@
+//! Bad input: every case exits 2 with a message that names the file and the problem.
+
+use crate::support::*;
+
+fn check_file(name: &str, content: &[u8]) -> Run {
+    let (_dir, path) = temp_file(name, content);
+    check(&["--plan", path.to_str().unwrap()])
+}
+
+#[test]
+fn empty_file() {
+    let run = check_file("empty.json", b"");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot read plan `") && run.stderr.contains("empty.json"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("the file is empty"), "{run:?}");
+    assert!(run.stderr.contains("help:"), "{run:?}");
+}
+
+#[test]
+fn truncated_json_names_line_and_column() {
+    let truncated = &SAMPLE_PLAN[..SAMPLE_PLAN.len() / 2];
+    let run = check_file("truncated.json", truncated.as_bytes());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("truncated.json"), "{run:?}");
+    assert!(run.stderr.contains("the file looks truncated"), "{run:?}");
+    assert!(
+        run.stderr.contains("line ") && run.stderr.contains("column "),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn invalid_json_names_line_and_column() {
+    let run = check_file("bad.json", b"{\n  \"format_version\": \"1.2\",\n  oops\n}");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("invalid JSON at line 3, column 3"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn json_that_is_not_a_plan() {
+    let run = check_file("other.json", br#"{"name": "not a plan", "items": [1, 2]}"#);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("other.json"), "{run:?}");
+    assert!(run.stderr.contains("not a plan"), "{run:?}");
+}
+
+#[test]
+fn a_json_array_is_not_a_plan() {
+    let run = check_file("array.json", b"[1, 2, 3]");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("array.json") && run.stderr.contains("line 1"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn unknown_format_version() {
+    let run = check_file(
+        "future.json",
+        SAMPLE_PLAN.replace("\"1.2\"", "\"7.0\"").as_bytes(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("unsupported Terraform plan format version `7.0`"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("`1.2`"),
+        "lists the supported versions: {run:?}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    let run = check(&["--plan", "/nonexistent/plan.json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot read plan `/nonexistent/plan.json`"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("No such file"),
+        "the OS cause is shown: {run:?}"
+    );
+}
+
+#[test]
+fn not_utf8() {
+    let run = check_file("binary.json", &[0x7b, 0xff, 0xfe, 0x7d]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not UTF-8"), "{run:?}");
+}
+
+#[test]
+fn deeply_nested_json_is_refused_without_crashing() {
+    let mut text = String::from("{\"format_version\": \"1.2\", \"resource_changes\": [");
+    text.push_str(&"[".repeat(100_000));
+    let run = check_file("deep.json", text.as_bytes());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("deep.json"), "{run:?}");
+}
+
+#[test]
+fn duplicate_addresses_are_refused() {
+    let dup = SAMPLE_PLAN.replace("aws_s3_bucket.logs", "aws_instance.web");
+    let run = check_file("dup.json", dup.as_bytes());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("`aws_instance.web` appears more than once"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn missing_policy_file_is_bad_usage() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        "/nonexistent/policy.wasm",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot read policy `/nonexistent/policy.wasm`"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn missing_plan_argument_is_bad_usage() {
+    let run = check(&[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--plan"), "{run:?}");
+}

@@ -1,0 +1,186 @@
+//! `provkey check` end to end with the embedded stock set: verdicts, reports, exit codes.
+
+use crate::support::*;
+
+#[test]
+fn an_update_in_place_fails_with_exit_1_and_names_the_resource() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let run = check(&["--plan", plan.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("aws_instance.web"), "{run:?}");
+    assert!(
+        run.stdout.contains("`ami`"),
+        "the changed attribute is named: {run:?}"
+    );
+    assert!(run.stdout.contains("FAIL"), "{run:?}");
+    assert!(
+        !run.stdout.contains("hunter"),
+        "a sensitive value leaked: {run:?}"
+    );
+}
+
+#[test]
+fn a_plan_without_updates_passes_with_exit_0() {
+    let (_dir, plan) = temp_file("plan.json", sample_plan_without_update().as_bytes());
+    let run = check(&["--plan", plan.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("PASS"), "{run:?}");
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let run = check(&["--plan", plan.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["exit_code"], 1);
+    assert_eq!(report["plan"]["source"], "terraform");
+    assert_eq!(report["plan"]["source_version"], "1.2");
+    assert_eq!(report["plan"]["changes"], 4);
+    assert_eq!(report["plan"]["blake3"].as_str().unwrap().len(), 64);
+    let policies = report["policies"].as_array().unwrap();
+    let immutable = policies
+        .iter()
+        .find(|p| p["id"] == "immutable")
+        .expect("immutable ran");
+    assert_eq!(immutable["status"], "ok");
+    assert_eq!(immutable["origin"], "stock");
+    assert_eq!(immutable["blake3"].as_str().unwrap().len(), 64);
+    let findings: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["policy"] == "immutable")
+        .collect();
+    assert_eq!(findings.len(), 1, "{run:?}");
+    assert_eq!(findings[0]["address"], "aws_instance.web");
+    assert_eq!(findings[0]["enforcement"], "hard-mandatory");
+    assert!(
+        findings[0]["remediation"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(report["summary"]["hard_mandatory"].as_u64().unwrap() >= 1);
+    assert_eq!(report["summary"]["failed_policies"], 0);
+}
+
+#[test]
+fn an_explicit_policy_replaces_the_stock_set() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("pass.json", br#"{"mode": "pass"}"#);
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        provkey_test_guests::HOSTILE,
+        "--config",
+        &format!("hostile={}", config.display()),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    let ids: Vec<&str> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["hostile"]);
+    assert_eq!(report["policies"][0]["origin"], "file");
+}
+
+#[test]
+fn config_for_an_unknown_policy_is_bad_usage() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("c.json", b"{}");
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--config",
+        &format!("nope={}", config.display()),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("`--config nope=…` names no loaded policy"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("help: loaded policies:"), "{run:?}");
+}
+
+#[test]
+fn malformed_config_is_bad_input_naming_the_file() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("broken.json", b"{\"mode\": ");
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--config",
+        &format!("immutable={}", config.display()),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("broken.json"), "{run:?}");
+    assert!(run.stderr.contains("not valid JSON"), "{run:?}");
+}
+
+#[test]
+fn guests_see_no_clock_environment_files_or_entropy_and_agree_across_runs() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("observe.json", br#"{"mode": "observe"}"#);
+    let args = [
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        provkey_test_guests::HOSTILE,
+        "--config",
+        &format!("hostile={}", config.display()),
+        "--format",
+        "json",
+    ];
+    let first = run(provkey()
+        .arg("check")
+        .args(args)
+        .env("SECRET_TOKEN", "s3cr3t"));
+    let second = run(provkey().arg("check").args(args).env("OTHER", "x"));
+    assert_eq!(first.code, 0, "{first:?}");
+    let message = first.json()["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        message,
+        second.json()["findings"][0]["message"].as_str().unwrap()
+    );
+    assert!(message.contains("changes=4"), "{message}");
+    assert!(
+        message.contains("now=0 "),
+        "the wall clock must stand still: {message}"
+    );
+    assert!(message.contains("env=[]"), "no environment: {message}");
+    assert!(message.contains("root_entries=0"), "no files: {message}");
+    assert!(message.contains("read_passwd=false"), "no files: {message}");
+}
+
+#[test]
+fn terminal_escapes_in_guest_messages_are_neutralized() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("escape.json", br#"{"mode": "escape"}"#);
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        provkey_test_guests::HOSTILE,
+        "--config",
+        &format!("hostile={}", config.display()),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains('\u{1b}'),
+        "raw escape reached the terminal: {run:?}"
+    );
+    assert!(!run.stdout.contains('\r'), "{run:?}");
+    assert!(run.stdout.contains("\\u{1b}[2J"), "{run:?}");
+}

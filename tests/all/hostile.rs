@@ -1,0 +1,211 @@
+//! Hostile guests: each is stopped with exit 3 and a message naming the policy and
+//! the limit it hit, within the deadline plus a margin, while the other policies'
+//! results are still reported.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Runs the stock `immutable` policy beside the hostile guest in `mode`.
+fn hostile(mode: &str, extra: &[&str]) -> (Run, Duration) {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("mode.json", format!(r#"{{"mode": "{mode}"}}"#).as_bytes());
+    let mut cmd = provkey();
+    cmd.arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args([
+            "--policy",
+            "immutable",
+            "--policy",
+            provkey_test_guests::HOSTILE,
+        ])
+        .args(["--config", &format!("hostile={}", config.display())])
+        .args(["--format", "json"])
+        .args(extra);
+    let started = Instant::now();
+    let run = run(&mut cmd);
+    (run, started.elapsed())
+}
+
+/// Exit 3, the hostile policy failed for `kind` with `message`, and `immutable`'s
+/// finding is still in the report.
+fn assert_contained(run: &Run, kind: &str, message: &str) {
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["verdict"], "error");
+    let policies = report["policies"].as_array().unwrap();
+    let bad = policies
+        .iter()
+        .find(|p| p["id"] == "hostile")
+        .expect("hostile listed");
+    assert_eq!(bad["status"], "failed", "{run:?}");
+    assert_eq!(bad["failure"]["kind"], kind, "{run:?}");
+    let text = bad["failure"]["message"].as_str().unwrap();
+    assert!(
+        text.contains("policy `hostile`"),
+        "names the policy: {text}"
+    );
+    assert!(
+        text.contains(message),
+        "names the limit ({message}): {text}"
+    );
+    let good = policies
+        .iter()
+        .find(|p| p["id"] == "immutable")
+        .expect("immutable listed");
+    assert_eq!(good["status"], "ok", "{run:?}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["policy"] == "immutable" && f["address"] == "aws_instance.web"),
+        "the other policy's findings are still reported: {run:?}"
+    );
+}
+
+#[test]
+fn infinite_loop_hits_the_deadline() {
+    let (run, elapsed) = hostile("loop", &["--deadline-ms", "500"]);
+    assert_contained(&run, "deadline", "exceeded the time limit of 500 ms");
+    // Liveness, not performance: the loop must be cut off, not run to the test timeout.
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+}
+
+#[test]
+fn unbounded_memory_growth_hits_the_memory_limit() {
+    let (run, _) = hostile("memory", &["--memory-mib", "64"]);
+    assert_contained(&run, "memory", "exceeded the memory limit of 64 MiB");
+}
+
+#[test]
+fn unbounded_recursion_hits_the_stack_limit() {
+    let (run, _) = hostile("recursion", &[]);
+    assert_contained(&run, "stack", "exceeded the stack limit");
+}
+
+#[test]
+fn recursion_on_the_guest_shadow_stack_traps_without_harm() {
+    let (run, _) = hostile("shadow-recursion", &[]);
+    assert_contained(&run, "trap", "out of bounds memory access");
+}
+
+#[test]
+fn a_trap_is_reported_with_the_guest_panic_message() {
+    let (run, _) = hostile("trap", &[]);
+    assert_contained(&run, "trap", "deliberate panic from the hostile guest");
+}
+
+#[test]
+fn an_oversized_result_hits_the_output_limit() {
+    let (run, _) = hostile("oversized", &["--output-mib", "4"]);
+    assert_contained(&run, "output-size", "output limit of 4194304 bytes");
+}
+
+#[test]
+fn a_finding_for_an_undeclared_rule_is_bad_output() {
+    let (run, _) = hostile("undeclared-rule", &[]);
+    assert_contained(
+        &run,
+        "bad-output",
+        "rule `not-declared`, which the policy does not declare",
+    );
+}
+
+#[test]
+fn a_finding_about_a_resource_not_in_the_plan_is_bad_output() {
+    let (run, _) = hostile("unknown-address", &[]);
+    assert_contained(
+        &run,
+        "bad-output",
+        "`aws_instance.does_not_exist`, which is not in the plan",
+    );
+}
+
+#[test]
+fn a_guest_error_fails_closed() {
+    let (run, _) = hostile("error", &[]);
+    assert_contained(&run, "guest-error", "the guest gave up");
+}
+
+#[test]
+fn invalid_config_reported_by_the_guest_fails_closed() {
+    let (run, _) = hostile("no-such-mode", &[]);
+    assert_contained(&run, "guest-error", "unknown mode `no-such-mode`");
+}
+
+#[test]
+fn a_core_module_is_not_a_policy_component() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let module = wat::parse_file(repo("tests/wat/core-module.wat")).unwrap();
+    let (_wdir, wasm) = temp_file("core.wasm", &module);
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        "immutable",
+        "--policy",
+        wasm.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = run.json();
+    let bad = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["status"] == "failed")
+        .unwrap();
+    assert!(
+        bad["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a valid wasm component"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let component = wat::parse_file(repo("tests/wat/empty-component.wat")).unwrap();
+    let (_wdir, wasm) = temp_file("empty.wasm", &component);
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        wasm.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout.contains("does not implement the `policy` world"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn garbage_bytes_are_not_a_component() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_wdir, wasm) = temp_file("garbage.wasm", b"\0asm garbage that is not wasm");
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        wasm.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout.contains("is not a valid wasm component"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn the_host_survives_many_hostile_runs_in_one_process() {
+    // Fresh store per evaluation: a timeout never poisons the next run.
+    for mode in ["trap", "recursion", "pass", "trap", "pass"] {
+        let (run, _) = hostile(mode, &[]);
+        assert!(run.code == 3 || run.code == 1, "{mode}: {run:?}");
+    }
+}

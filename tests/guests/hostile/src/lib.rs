@@ -1,0 +1,147 @@
+//! A policy written directly against the WIT (no SDK) that misbehaves in the way
+//! its configuration asks: `{"mode": "loop"}` and so on. The host must stop every
+//! one of these with a clear error and never treat it as a pass.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+wit_bindgen::generate!({
+    path: "../../../wit/plan@0.1.0",
+    world: "policy",
+});
+
+use exports::provkey::plan::policy_api::Guest;
+use provkey::plan::types::{
+    Enforcement, Finding, GuestError, Plan, PolicyMetadata, RuleInfo, Severity,
+};
+
+struct Hostile;
+
+const RULE: &str = "hostile-finding";
+
+fn finding(message: String, address: Option<String>) -> Finding {
+    Finding {
+        rule: RULE.to_string(),
+        severity: Severity::Low,
+        enforcement: Enforcement::Advisory,
+        message,
+        address,
+        attribute: None,
+        remediation: None,
+    }
+}
+
+/// Recurses until the wasm stack runs out: scalar locals only, so every frame lives
+/// on the engine's stack, and a combine step that is not a single associative
+/// operation, so the compiler cannot turn it into a loop.
+#[inline(never)]
+fn recurse(depth: u64, stop: u64) -> u64 {
+    if depth == stop {
+        return 1;
+    }
+    recurse(depth + 1, stop).wrapping_mul(3).wrapping_add(depth)
+}
+
+/// Recurses with an address-taken local in every frame, so the frames live on the
+/// guest's own shadow stack in linear memory, which overflows into address 0.
+#[inline(never)]
+fn recurse_in_memory(depth: u64) -> u64 {
+    let local = [depth; 16];
+    black_box(&local);
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse_in_memory(black_box(depth + 1)) + black_box(local[3])
+}
+
+impl Guest for Hostile {
+    fn metadata() -> PolicyMetadata {
+        PolicyMetadata {
+            id: "hostile".to_string(),
+            version: "0.0.0".to_string(),
+            description: "misbehaves on request, for the host's tests".to_string(),
+            rules: vec![RuleInfo {
+                id: RULE.to_string(),
+                description: "whatever the test asked for".to_string(),
+                severity: Severity::Low,
+                enforcement: Enforcement::Advisory,
+            }],
+            config_schema: None,
+        }
+    }
+
+    fn evaluate(plan: Plan, config: String) -> Result<Vec<Finding>, GuestError> {
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| GuestError::InvalidConfig(e.to_string()))?;
+        let mode = config
+            .get("mode")
+            .and_then(|m| m.as_str())
+            .unwrap_or("pass");
+        match mode {
+            "pass" => Ok(Vec::new()),
+            "loop" => {
+                let mut n = 0u64;
+                loop {
+                    n = black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            // The plan never has u64::MAX changes: the recursion never stops by itself.
+            "recursion" => Ok(vec![finding(
+                recurse(0, u64::MAX - plan.changes.len() as u64).to_string(),
+                None,
+            )]),
+            "shadow-recursion" => Ok(vec![finding(recurse_in_memory(0).to_string(), None)]),
+            "trap" => panic!("deliberate panic from the hostile guest"),
+            "oversized" => Ok(vec![finding("x".repeat(64 << 20), None)]),
+            "many" => Ok((0..2_000_000)
+                .map(|i| finding(i.to_string(), None))
+                .collect()),
+            "undeclared-rule" => {
+                let mut f = finding("a rule nobody declared".to_string(), None);
+                f.rule = "not-declared".to_string();
+                Ok(vec![f])
+            }
+            "unknown-address" => Ok(vec![finding(
+                "about a resource that is not there".to_string(),
+                Some("aws_instance.does_not_exist".to_string()),
+            )]),
+            "escape" => Ok(vec![finding(
+                "\u{1b}[2J\u{1b}[31mfake PASS\r\nline".to_string(),
+                plan.changes.first().map(|c| c.address.clone()),
+            )]),
+            "error" => Err(GuestError::Failed("the guest gave up".to_string())),
+            // Reports what the guest can observe of the outside world; two runs must agree.
+            "observe" => {
+                let mut map = HashMap::new();
+                for i in 0..16 {
+                    map.insert(i, i);
+                }
+                let order: Vec<i32> = map.keys().copied().collect();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let env: Vec<(String, String)> = std::env::vars().collect();
+                let files = std::fs::read_dir("/").map(|d| d.count()).unwrap_or(0);
+                let read = std::fs::read("/etc/passwd").is_ok();
+                Ok(vec![finding(
+                    format!(
+                        "changes={} order={order:?} now={now} env={env:?} root_entries={files} read_passwd={read}",
+                        plan.changes.len()
+                    ),
+                    None,
+                )])
+            }
+            other => Err(GuestError::InvalidConfig(format!("unknown mode `{other}`"))),
+        }
+    }
+}
+
+export!(Hostile);

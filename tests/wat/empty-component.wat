@@ -1,0 +1,2 @@
+;; A valid component that exports nothing: it does not implement the policy world.
+(component)
