@@ -106,10 +106,42 @@ fn parse_config_arg(arg: &str) -> Result<(String, PathBuf), String> {
 }
 
 pub fn execute(args: CheckArgs) -> CliResult<Exit> {
-    let (plan, plan_bytes) = read_plan(&args.plan)?;
-    let configs = read_configs(&args.configs)?;
-    let runtime = args.runtime.build()?;
-    let (loaded, mut failed) = load_policies(&runtime, &args.policies)?;
+    let run = run_check(&args.plan, &args.policies, &args.configs, &args.runtime)?;
+    let printed = match args.format {
+        Format::Text => report::text::print(&run.report, &run.plan),
+        Format::Json => report::json::print(&run.report),
+    };
+    printed.map_err(|err| CliError::bad_input(anyhow!("cannot write the report: {err}")))?;
+    Ok(run.report.exit)
+}
+
+/// Everything a check produced, for commands that act on the verdict (`seal`).
+#[allow(dead_code, reason = "the sealing commands read the rest")]
+pub struct CheckRun {
+    pub plan: Plan,
+    /// The plan file's bytes, exactly as read.
+    pub plan_bytes: Vec<u8>,
+    /// Each policy's configuration as given to it (JSON text; `{}` when none).
+    pub configs: BTreeMap<String, String>,
+    /// The policies that loaded (id, version, component digest, origin).
+    pub loaded: Vec<LoadedPolicy>,
+    /// One outcome per policy, loaded or not, sorted by id.
+    pub outcomes: Vec<PolicyOutcome>,
+    pub report: CheckReport,
+}
+
+/// Reads the plan and configurations, loads the policies and evaluates them.
+/// Shared by `check` and every command that must run the same checks.
+pub fn run_check(
+    plan_path: &Path,
+    policies: &[PathBuf],
+    config_args: &[(String, PathBuf)],
+    runtime_args: &RuntimeArgs,
+) -> CliResult<CheckRun> {
+    let (plan, plan_bytes) = read_plan(plan_path)?;
+    let configs = read_configs(config_args)?;
+    let runtime = runtime_args.build()?;
+    let (loaded, mut failed) = load_policies(&runtime, policies)?;
     check_config_ids(&configs, &loaded)?;
     let mut outcomes = provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs);
     outcomes.append(&mut failed);
@@ -122,16 +154,18 @@ pub fn execute(args: CheckArgs) -> CliResult<Exit> {
         runtime.cache().misses()
     );
     let report = CheckReport::new(
-        PlanSummary::new(&args.plan, &plan, &plan_bytes),
+        PlanSummary::new(plan_path, &plan, &plan_bytes),
         &plan,
         &outcomes,
     );
-    let printed = match args.format {
-        Format::Text => report::text::print(&report, &plan),
-        Format::Json => report::json::print(&report),
-    };
-    printed.map_err(|err| CliError::bad_input(anyhow!("cannot write the report: {err}")))?;
-    Ok(report.exit)
+    Ok(CheckRun {
+        plan,
+        plan_bytes,
+        configs,
+        loaded,
+        outcomes,
+        report,
+    })
 }
 
 /// Reads and parses the plan; every failure is exit 2 and names the file.
