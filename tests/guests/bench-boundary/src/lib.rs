@@ -1,6 +1,6 @@
 //! Bench only: counts the in-place updates of a plan handed over as the typed
-//! `plan` record, as one JSON string, or as JSON bytes, plus a no-op that only
-//! receives the typed plan. `provkey-bench` times each export to decide how plans
+//! `plan` record, as one JSON string, or as JSON bytes, plus no-ops that only
+//! receive the typed plan or the JSON string. `provkey-bench` times each export to decide how plans
 //! should cross into guests.
 //!
 //! The JSON exports parse the whole change, typed and borrowed (strings borrowed
@@ -42,6 +42,10 @@ impl Guest for Boundary {
 
     fn transfer_only(plan: Plan) -> u32 {
         u32::try_from(plan.changes.len()).unwrap_or(u32::MAX)
+    }
+
+    fn transfer_only_string(json: String) -> u32 {
+        u32::try_from(json.len()).unwrap_or(u32::MAX)
     }
 }
 
