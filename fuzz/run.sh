@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# A short fuzzing run of each target (default 60 s each; FUZZ_SECONDS to change).
+# Needs a nightly toolchain and cargo-fuzz:
+#   rustup toolchain install nightly && cargo install cargo-fuzz
+# Targets: minisig (the strict .minisig parser and trusted-comment grammar), manifest
+# (canonical JSON + manifest schema), trust_root. Invariant: no panic, and whatever is
+# accepted re-serializes byte for byte. Seeds come from a sealed bundle when one is given:
+#   fuzz/run.sh [BUNDLE_DIR [TRUST_ROOT]]
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${FUZZ_SECONDS:-60}"
+mkdir -p corpus/minisig corpus/manifest corpus/trust_root
+if [ -n "${1:-}" ]; then
+    cp "$1"/manifest.json corpus/manifest/ 2>/dev/null || true
+    cp "$1"/*.minisig corpus/minisig/ 2>/dev/null || true
+fi
+if [ -n "${2:-}" ]; then
+    cp "$2" corpus/trust_root/ 2>/dev/null || true
+fi
+for target in minisig manifest trust_root; do
+    echo "== fuzz $target for ${seconds}s"
+    cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536
+done
