@@ -1,0 +1,382 @@
+"""Write provkey policies in Python.
+
+A policy subclasses `Policy`, and the module exports it with one line:
+
+    PolicyApi = export(MyPolicy())
+
+`provkey build` turns the module into a component with componentize-py. The SDK
+hides the WIT plumbing: `evaluate(plan, config)` receives a `Plan` of `Change`s,
+attribute values by JSON Pointer, and returns a list of `Finding`s. The same code
+runs natively under `python -m unittest` (see `test_plan`).
+"""
+
+import json
+
+__all__ = [
+    "ABSENT", "UNKNOWN", "Attr", "Change", "Config", "Enforcement", "Failed", "Finding",
+    "InvalidConfig", "InvalidInput", "Plan", "Policy", "Rule", "Severity", "escape",
+    "export", "is_within", "test_change", "test_plan",
+]
+
+
+class Severity:
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Enforcement:
+    ADVISORY = "advisory"
+    SOFT_MANDATORY = "soft-mandatory"
+    HARD_MANDATORY = "hard-mandatory"
+
+
+class GuestError(Exception):
+    kind = "failed"
+
+
+class InvalidConfig(GuestError):
+    """The configuration is not what the policy accepts; the text names the field."""
+    kind = "invalid-config"
+
+
+class InvalidInput(GuestError):
+    kind = "invalid-input"
+
+
+class Failed(GuestError):
+    kind = "failed"
+
+
+def escape(segment):
+    """One JSON Pointer segment: `~` and `/` escaped."""
+    return segment.replace("~", "~0").replace("/", "~1")
+
+
+def is_within(path, prefix):
+    """Whether JSON Pointer `path` is `prefix` or inside it."""
+    return path == prefix or prefix == "" or path.startswith(prefix + "/")
+
+
+def _pointer(value, path):
+    if path == "":
+        return True, value
+    if not path.startswith("/"):
+        return False, None
+    for raw in path[1:].split("/"):
+        key = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict):
+            if key not in value:
+                return False, None
+            value = value[key]
+        elif isinstance(value, list):
+            if not key.isdigit() or int(key) >= len(value):
+                return False, None
+            value = value[int(key)]
+        else:
+            return False, None
+    return True, value
+
+
+class Attr:
+    """An attribute value: known (`value`), unknown until apply, or absent."""
+
+    def __init__(self, state, value=None):
+        self.state = state
+        self.value = value
+
+    @property
+    def is_known(self):
+        return self.state == "known"
+
+    @property
+    def is_unknown(self):
+        return self.state == "unknown"
+
+    @property
+    def is_absent(self):
+        return self.state == "absent"
+
+    def __repr__(self):
+        return "Attr(%s, %r)" % (self.state, self.value)
+
+
+UNKNOWN = Attr("unknown")
+ABSENT = Attr("absent")
+
+
+class Change:
+    """One planned change to one resource."""
+
+    def __init__(self, address, type, action, name="", mode="managed", provider="",
+                 module_path="", previous_address=None, replacement=None, before=None,
+                 after=None, after_unknown=(), before_sensitive=(), after_sensitive=(),
+                 depends_on=()):
+        self.address = address
+        self.type = type
+        self.action = action  # create, replace, destroy, read, no-op, forget, update
+        self.name = name
+        self.mode = mode
+        self.provider = provider
+        self.module_path = module_path
+        self.previous_address = previous_address
+        self.replacement = replacement  # dict: order, reason, paths (replace only)
+        self.before = before  # parsed JSON values, or None
+        self.after = after
+        self.after_unknown = list(after_unknown)
+        self.before_sensitive = list(before_sensitive)
+        self.after_sensitive = list(after_sensitive)
+        self.depends_on = list(depends_on)
+
+    @property
+    def creates(self):
+        return self.action in ("create", "replace")
+
+    @property
+    def destroys(self):
+        return self.action in ("destroy", "replace")
+
+    @property
+    def is_update(self):
+        return self.action == "update"
+
+    @property
+    def is_managed(self):
+        return self.mode == "managed"
+
+    def is_unknown(self, path):
+        return any(is_within(path, u) for u in self.after_unknown)
+
+    def is_sensitive(self, path):
+        return any(is_within(path, s) for s in self.before_sensitive + self.after_sensitive)
+
+    def contains_sensitive(self, path):
+        return any(is_within(path, s) or is_within(s, path)
+                   for s in self.before_sensitive + self.after_sensitive)
+
+    def after_at(self, path):
+        if self.is_unknown(path):
+            return UNKNOWN
+        return _attr(self.after, path)
+
+    def before_at(self, path):
+        return _attr(self.before, path)
+
+    def display_after(self, path):
+        """The value at `path` as text safe to print (never a sensitive value)."""
+        if self.contains_sensitive(path):
+            return "(sensitive)"
+        attr = self.after_at(path)
+        if attr.is_unknown:
+            return "(known after apply)"
+        if attr.is_absent:
+            return "(absent)"
+        if isinstance(attr.value, str):
+            return attr.value
+        return json.dumps(attr.value, separators=(",", ":"))
+
+
+def _attr(value, path):
+    if value is None:
+        return ABSENT
+    found, value = _pointer(value, path)
+    if not found or value is None:
+        return ABSENT
+    return Attr("known", value)
+
+
+class Plan:
+    def __init__(self, changes, source="provkey", format_version=""):
+        self.changes = list(changes)
+        self.source = source
+        self.format_version = format_version
+
+    def changes_of_type(self, *types):
+        return [c for c in self.changes if c.type in types]
+
+    def changes_where(self, predicate):
+        return [c for c in self.changes if predicate(c)]
+
+    def managed_changes(self):
+        return [c for c in self.changes if c.is_managed]
+
+    def change(self, address):
+        return next((c for c in self.changes if c.address == address), None)
+
+
+class Rule:
+    def __init__(self, id, description, severity=Severity.MEDIUM,
+                 enforcement=Enforcement.SOFT_MANDATORY):
+        self.id = id
+        self.description = description
+        self.severity = severity
+        self.enforcement = enforcement
+
+
+class Finding:
+    """What a policy reports; severity and enforcement default to the rule's."""
+
+    def __init__(self, rule, change=None, message="", attribute=None, remediation=None,
+                 severity=None, enforcement=None, address=None):
+        self.rule = rule.id
+        self.severity = severity or rule.severity
+        self.enforcement = enforcement or rule.enforcement
+        self.message = message
+        self.address = address if address is not None else (change.address if change else None)
+        self.attribute = attribute
+        self.remediation = remediation
+
+    def as_dict(self):
+        return dict(rule=self.rule, severity=self.severity, enforcement=self.enforcement,
+                    message=self.message, address=self.address, attribute=self.attribute,
+                    remediation=self.remediation)
+
+    def __repr__(self):
+        return "Finding(%r)" % self.as_dict()
+
+
+class Config:
+    """The user's configuration; `null` fields count as absent."""
+
+    def __init__(self, text):
+        try:
+            value = json.loads(text) if text and text.strip() else {}
+        except ValueError as e:
+            raise InvalidConfig("the configuration is not JSON: %s" % e)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise InvalidConfig("the configuration must be a JSON object")
+        self.fields = {k: v for k, v in value.items() if v is not None}
+
+    def get(self, field):
+        return self.fields.get(field)
+
+    def get_str(self, field):
+        value = self.fields.get(field)
+        if value is not None and not isinstance(value, str):
+            raise InvalidConfig("field `%s`: expected a string" % field)
+        return value
+
+    def get_bool(self, field):
+        value = self.fields.get(field)
+        if value is not None and not isinstance(value, bool):
+            raise InvalidConfig("field `%s`: expected a boolean" % field)
+        return value
+
+    def get_str_list(self, field):
+        value = self.fields.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidConfig("field `%s`: expected a list of strings" % field)
+        return value
+
+    def deny_unknown_fields(self, known):
+        for key in self.fields:
+            if key not in known:
+                raise InvalidConfig("unknown field `%s` (expected one of %s)"
+                                    % (key, ", ".join("`%s`" % k for k in known)))
+
+
+class Policy:
+    """Subclass it: set `id`, `version`, `description`, `rules`, `config_schema`,
+    and implement `evaluate(plan, config) -> list of Finding`."""
+
+    id = ""
+    version = "0.1.0"
+    description = ""
+    rules = []
+    config_schema = None
+
+    def evaluate(self, plan, config):
+        raise NotImplementedError
+
+    def run(self, plan, config_text="{}"):
+        """Evaluates natively, as the host would: for tests."""
+        return self.evaluate(plan, Config(config_text))
+
+
+# ---- testing -----------------------------------------------------------------
+
+def test_change(address, action, **fields):
+    """A change for tests: `test_change("aws_instance.a", "create", after={...})`."""
+    type_ = fields.pop("type", None) or address.split(".")[-2].split("[")[0]
+    return Change(address, type_, action, **fields)
+
+
+def test_plan(data):
+    """A plan from the SDK's test fixture format: a JSON text or dict with
+    `changes`, each with `address`, `type`, `action`, `before`, `after`,
+    `after_unknown`, `before_sensitive`, `after_sensitive` (lists of pointers)."""
+    if isinstance(data, str):
+        data = json.loads(data)
+    changes = [test_change(c.pop("address"), c.pop("action"), **c)
+               for c in (dict(c) for c in data.get("changes", []))]
+    return Plan(changes, data.get("source", "provkey"), data.get("format_version", ""))
+
+
+# ---- the component boundary ------------------------------------------------------
+
+_ACTIONS = {
+    "Action_Create": "create", "Action_Replace": "replace", "Action_Destroy": "destroy",
+    "Action_Read": "read", "Action_NoOp": "no-op", "Action_Forget": "forget",
+    "Action_Update": "update",
+}
+
+
+def _from_wit(plan):
+    changes = []
+    for c in plan.changes:
+        action = _ACTIONS.get(type(c.action).__name__, "no-op")
+        replacement = None
+        if action == "replace":
+            r = c.action.value
+            replacement = dict(order=r.order.name.lower().replace("_", "-"),
+                               reason=r.reason, paths=list(r.paths))
+        changes.append(Change(
+            c.address, c.type, action, name=c.name,
+            mode="managed" if c.mode.name == "MANAGED" else "data",
+            provider=c.provider, module_path=c.module_path,
+            previous_address=c.previous_address, replacement=replacement,
+            before=json.loads(c.before) if c.before is not None else None,
+            after=json.loads(c.after) if c.after is not None else None,
+            after_unknown=c.after_unknown, before_sensitive=c.before_sensitive,
+            after_sensitive=c.after_sensitive, depends_on=c.depends_on))
+    return Plan(changes, plan.source, plan.format_version)
+
+
+def _enum(cls, text):
+    return getattr(cls, text.upper().replace("-", "_"))
+
+
+def export(policy):
+    """Returns the class componentize-py exports: `PolicyApi = export(MyPolicy())`."""
+
+    class PolicyApi:
+        def metadata(self):
+            from wit_world.imports import types as t
+            return t.PolicyMetadata(
+                policy.id, policy.version, policy.description,
+                [t.RuleInfo(r.id, r.description, _enum(t.Severity, r.severity),
+                            _enum(t.Enforcement, r.enforcement)) for r in policy.rules],
+                policy.config_schema)
+
+        def evaluate(self, plan, config):
+            from wit_world.imports import types as t
+            from componentize_py_types import Err
+            try:
+                findings = policy.evaluate(_from_wit(plan), Config(config))
+            except InvalidConfig as e:
+                raise Err(t.GuestError_InvalidConfig(str(e)))
+            except InvalidInput as e:
+                raise Err(t.GuestError_InvalidInput(str(e)))
+            except Exception as e:
+                raise Err(t.GuestError_Failed("%s: %s" % (type(e).__name__, e)))
+            return [t.Finding(f.rule, _enum(t.Severity, f.severity),
+                              _enum(t.Enforcement, f.enforcement), f.message, f.address,
+                              f.attribute, f.remediation) for f in findings]
+
+    return PolicyApi

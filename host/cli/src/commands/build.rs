@@ -1,0 +1,352 @@
+//! `provkey build DIR`: builds a policy project (Rust, Python or JavaScript) into a
+//! component, with the language's own toolchain.
+//!
+//! The language is read from the project's files: `Cargo.toml` (Rust), `app.py`
+//! (Python, componentize-py), `policy.js` (JavaScript, componentize-js). The WIT
+//! contract and the Python and JavaScript SDKs are embedded in the binary and
+//! written to a temporary directory for the build, so a project only needs its own
+//! sources (a vendored copy of the SDK in the project wins over the embedded one).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, anyhow};
+use clap::{Args, ValueEnum};
+
+use crate::exit::{CliError, CliResult, Exit};
+
+/// The WIT contract every policy is built against.
+pub const WIT_FILES: [(&str, &str); 2] = [
+    (
+        "types.wit",
+        include_str!("../../../../wit/plan@0.1.0/types.wit"),
+    ),
+    (
+        "worlds.wit",
+        include_str!("../../../../wit/plan@0.1.0/worlds.wit"),
+    ),
+];
+/// The Python SDK (`guest-sdk/python`).
+pub const PYTHON_SDK: &str = include_str!("../../../../guest-sdk/python/provkey_policy.py");
+/// The JavaScript SDK (`guest-sdk/js`).
+pub const JS_SDK: &str = include_str!("../../../../guest-sdk/js/provkey.js");
+/// Drives componentize-js (its `jco componentize` command is not used).
+const JS_DRIVER: &str = include_str!("../../../../guest-sdk/js/componentize.mjs");
+
+/// The componentize-py version provkey is tested with.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+/// The componentize-js version provkey is tested with.
+pub const COMPONENTIZE_JS: &str = "0.23.0";
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The policy project.
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the component [default: DIR/build/policy.wasm].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The project's language [default: detected from its files].
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
+}
+
+/// The languages a policy can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+impl Lang {
+    /// The file that marks a project of this language.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Lang::Rust => "Cargo.toml",
+            Lang::Python => "app.py",
+            Lang::Js => "policy.js",
+        }
+    }
+
+    fn detect(dir: &Path) -> Option<Lang> {
+        [Lang::Rust, Lang::Python, Lang::Js]
+            .into_iter()
+            .find(|lang| dir.join(lang.marker()).is_file())
+    }
+}
+
+pub fn execute(args: BuildArgs) -> CliResult<Exit> {
+    let output = build(&args.dir, args.lang, args.output.as_deref())?;
+    let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    println!("built {} ({size} bytes)", output.display());
+    Ok(Exit::Pass)
+}
+
+/// Builds the project in `dir`; returns the component's path.
+pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult<PathBuf> {
+    if !dir.is_dir() {
+        return Err(
+            CliError::bad_input(anyhow!("`{}` is not a directory", dir.display())).with_help(
+                "pass the directory of a policy project (`provkey new policy NAME` makes one)",
+            ),
+        );
+    }
+    let lang = match lang.or_else(|| Lang::detect(dir)) {
+        Some(lang) => lang,
+        None => {
+            return Err(CliError::bad_input(anyhow!(
+                "`{}` is not a policy project: it has no `Cargo.toml`, `app.py` or `policy.js`",
+                dir.display()
+            ))
+            .with_help("run `provkey new policy NAME --lang rust|python|js` to make one"));
+        }
+    };
+    let output = output.map_or_else(|| dir.join("build").join("policy.wasm"), Path::to_path_buf);
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))
+            .map_err(CliError::bad_input)?;
+    }
+    let scratch = tempfile::tempdir()
+        .context("cannot create a temporary directory")
+        .map_err(CliError::bad_input)?;
+    let wit = scratch.path().join("wit");
+    std::fs::create_dir_all(&wit)
+        .and_then(|()| {
+            WIT_FILES
+                .iter()
+                .try_for_each(|(name, text)| std::fs::write(wit.join(name), text))
+        })
+        .context("cannot write the WIT contract to a temporary directory")
+        .map_err(CliError::bad_input)?;
+    // Written beside the output first, then renamed: a failed build leaves no file.
+    let partial = output.with_extension("wasm.partial");
+    match lang {
+        Lang::Rust => build_rust(dir, &partial)?,
+        Lang::Python => build_python(dir, scratch.path(), &wit, &partial)?,
+        Lang::Js => build_js(dir, scratch.path(), &wit, &partial)?,
+    }
+    let bytes = std::fs::read(&partial)
+        .with_context(|| format!("the build wrote no `{}`", partial.display()))
+        .map_err(failed)?;
+    if !bytes.starts_with(b"\0asm\x0d\0\x01\0") {
+        let _ = std::fs::remove_file(&partial);
+        return Err(failed(anyhow!(
+            "the build of `{}` did not produce a component",
+            dir.display()
+        )));
+    }
+    std::fs::rename(&partial, &output)
+        .with_context(|| format!("cannot write `{}`", output.display()))
+        .map_err(CliError::bad_input)?;
+    Ok(output)
+}
+
+fn failed(error: anyhow::Error) -> CliError {
+    CliError {
+        exit: Exit::PolicyFailed,
+        error,
+        help: None,
+    }
+}
+
+/// Runs a build tool; a missing tool is an error that says how to install it.
+fn run_tool(cmd: &mut Command, tool: &str, install: &str) -> CliResult<()> {
+    tracing::info!("running {cmd:?}");
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(
+                CliError::bad_input(anyhow!("`{tool}` is not installed (or not on PATH)"))
+                    .with_help(install.to_string()),
+            );
+        }
+        Err(err) => return Err(CliError::bad_input(anyhow!("cannot run `{tool}`: {err}"))),
+    };
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Err(failed(anyhow!(
+        "`{tool}` failed ({}):\n{}{}",
+        out.status,
+        stdout.trim_end(),
+        stderr.trim_end()
+    )))
+}
+
+fn build_rust(dir: &Path, partial: &Path) -> CliResult<()> {
+    let manifest = dir.join("Cargo.toml");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("target"));
+    run_tool(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &target_dir),
+        "cargo",
+        "install Rust with rustup, then `rustup target add wasm32-wasip2`",
+    )?;
+    let release = target_dir.join("wasm32-wasip2").join("release");
+    let name = package_name(&manifest).map_err(CliError::bad_input)?;
+    let built = release.join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::copy(&built, partial)
+        .with_context(|| format!("cargo built no `{}`", built.display()))
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// The `name` of `[package]` in a Cargo.toml (the first `name = "..."` line).
+fn package_name(manifest: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("cannot read `{}`", manifest.display()))?;
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("name"))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .map(|value| value.trim().trim_matches('"').to_string())
+        .next()
+        .ok_or_else(|| anyhow!("`{}` has no package name", manifest.display()))
+}
+
+fn build_python(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult<()> {
+    let sdk = scratch.join("sdk");
+    std::fs::create_dir_all(&sdk)
+        .and_then(|()| std::fs::write(sdk.join("provkey_policy.py"), PYTHON_SDK))
+        .context("cannot write the Python SDK to a temporary directory")
+        .map_err(CliError::bad_input)?;
+    run_tool(
+        Command::new("componentize-py")
+            .arg("-d")
+            .arg(wit)
+            .args(["-w", "policy", "componentize", "app", "-p"])
+            .arg(dir)
+            .arg("-p")
+            .arg(&sdk)
+            .arg("-o")
+            .arg(absolute(partial)?),
+        "componentize-py",
+        &format!("install it with `pip install componentize-py=={COMPONENTIZE_PY}`"),
+    )
+}
+
+fn build_js(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult<()> {
+    let componentize = find_componentize_js(dir).ok_or_else(|| {
+        CliError::bad_input(anyhow!(
+            "`@bytecodealliance/componentize-js` is not installed for `{}`",
+            dir.display()
+        ))
+        .with_help(format!(
+            "run `npm install @bytecodealliance/componentize-js@{COMPONENTIZE_JS}` in the project \
+             (or set PROVKEY_NODE_MODULES to a `node_modules` folder that has it)"
+        ))
+    })?;
+    // componentize-js takes one module: the policy with the SDK inlined.
+    let source = std::fs::read_to_string(dir.join("policy.js"))
+        .with_context(|| format!("cannot read `{}`", dir.join("policy.js").display()))
+        .map_err(CliError::bad_input)?;
+    let bundled = scratch.join("policy.js");
+    std::fs::write(&bundled, bundle_js(&source))
+        .and_then(|()| std::fs::write(scratch.join("componentize.mjs"), JS_DRIVER))
+        .context("cannot write the JavaScript build files to a temporary directory")
+        .map_err(CliError::bad_input)?;
+    run_tool(
+        Command::new("node")
+            .arg(scratch.join("componentize.mjs"))
+            .arg(componentize.join("src").join("componentize.js"))
+            .arg(&bundled)
+            .arg(wit)
+            .arg(absolute(partial)?),
+        "node",
+        "install Node.js 18 or later (Debian: `apt-get install nodejs npm`)",
+    )
+}
+
+/// The SDK's text followed by the policy's, without the policy's import of the SDK
+/// (an `import` statement, on one line or several, from `./provkey.js`).
+pub fn bundle_js(policy: &str) -> String {
+    let mut out = String::from(JS_SDK);
+    out.push('\n');
+    let mut statement: Vec<&str> = Vec::new();
+    for line in policy.lines() {
+        if statement.is_empty() && !line.trim_start().starts_with("import ") {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        statement.push(line);
+        let text = statement.join("\n");
+        if !(text.contains(" from ") || text.trim_end().ends_with(';')) {
+            continue;
+        }
+        if text.contains("\"./provkey.js\"") || text.contains("'./provkey.js'") {
+            // Keep the line numbers of the rest of the policy.
+            out.push_str(&"\n".repeat(statement.len()));
+        } else {
+            out.push_str(&text);
+            out.push('\n');
+        }
+        statement.clear();
+    }
+    out.push_str(&statement.join("\n"));
+    out
+}
+
+/// `node_modules/@bytecodealliance/componentize-js`, from `PROVKEY_NODE_MODULES`,
+/// the project or one of its parents, or the SDK's own toolchain folder.
+fn find_componentize_js(dir: &Path) -> Option<PathBuf> {
+    let package = Path::new("@bytecodealliance").join("componentize-js");
+    let from_env = std::env::var_os("PROVKEY_NODE_MODULES")
+        .filter(|v| !v.is_empty())
+        .map(|v| PathBuf::from(v).join(&package));
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let ancestors = dir
+        .ancestors()
+        .map(|d| d.join("node_modules").join(&package));
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../guest-sdk/js/node_modules")
+        .join(&package);
+    from_env
+        .into_iter()
+        .chain(ancestors)
+        .chain(std::iter::once(sdk))
+        .find(|p| p.join("package.json").is_file())
+}
+
+fn absolute(path: &Path) -> CliResult<PathBuf> {
+    std::path::absolute(path)
+        .with_context(|| format!("cannot resolve `{}`", path.display()))
+        .map_err(CliError::bad_input)
+}
+
+/// On a terminal, a spinner on stderr while a component compiles for the first
+/// time (Python and JavaScript components take seconds; later runs use the cache).
+pub fn init_progress() {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        provkey_runtime::set_compile_hook(spinner);
+    }
+}
+
+fn spinner(name: &str) -> Box<dyn std::any::Any> {
+    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "compiling `{name}` (first run only: the result is cached)"
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Box::new(ClearOnDrop(bar))
+}
+
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}

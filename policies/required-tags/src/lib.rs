@@ -1,0 +1,314 @@
+//! The `required-tags` stock policy: every taggable resource carries the required
+//! tags (AWS, Azure) or labels (Google).
+//!
+//! Which resources: managed resources being created, replaced or updated in place
+//! (the state they end in must carry the tags; destroys, reads, no-ops and forgets
+//! are not checked). A resource is taggable when its planned values have one of
+//! its provider's tag attributes (even `null`, which Terraform writes for an unset
+//! attribute of the schema):
+//!
+//! | type prefix | attributes whose keys count, in order |
+//! |---|---|
+//! | `aws_` | `tags`, `tags_all` (which includes the provider's `default_tags`) |
+//! | `google_` | `labels`, `terraform_labels` (which includes `default_labels`) |
+//! | `azurerm_`, `azuread_` | `tags` |
+//! | any other | `tags`, `labels` |
+//!
+//! A required key is carried when it is a key of one of those maps, or a key whose
+//! value is known only after apply. Rules:
+//!
+//! - `missing-tags` (medium, soft-mandatory): required keys are absent; the finding
+//!   names the resource, the first tag attribute and the missing keys.
+//! - `tags-unknown` (low, advisory): required keys are not in the known values and
+//!   a whole tag map is known only after apply, so the plan cannot tell.
+//!
+//! Only key names from the configuration are printed, never a tag value, so a
+//! sensitive value cannot leak.
+//!
+//! Configuration (schema in `config.schema.json`):
+//!
+//! - `tags`: the required keys, default `["owner", "environment"]`;
+//! - `ignore_types`: resource types that are not checked.
+
+use provkey_sdk::prelude::*;
+
+/// Required keys are absent.
+pub const MISSING_TAGS: Rule = Rule::new(
+    "missing-tags",
+    "Taggable resources carry the required tags (AWS, Azure) or labels (Google).",
+)
+.severity(Severity::Medium)
+.enforcement(Enforcement::SoftMandatory);
+
+/// A tag map is known only after apply: the plan cannot tell.
+pub const TAGS_UNKNOWN: Rule = Rule::new(
+    "tags-unknown",
+    "The required tags cannot be checked because a tag map is known only after apply.",
+)
+.severity(Severity::Low)
+.enforcement(Enforcement::Advisory);
+
+/// The configuration's JSON Schema.
+pub const CONFIG_SCHEMA: &str = include_str!("../config.schema.json");
+
+/// The keys required when the configuration names none.
+pub const DEFAULT_TAGS: [&str; 2] = ["owner", "environment"];
+
+const TAGS: &str = "tags";
+const IGNORE_TYPES: &str = "ignore_types";
+
+/// The policy.
+pub struct RequiredTags;
+
+impl Policy for RequiredTags {
+    fn metadata() -> Metadata {
+        Metadata::new(
+            "required-tags",
+            env!("CARGO_PKG_VERSION"),
+            "Requires tags (AWS, Azure) or labels (Google) on every taggable resource that is created, replaced or updated.",
+        )
+        .rules(&[MISSING_TAGS, TAGS_UNKNOWN])
+        .config_schema(CONFIG_SCHEMA)
+    }
+
+    fn evaluate(plan: &Plan, config: &Config) -> Result<Vec<Finding>, Error> {
+        config.deny_unknown_fields(&[TAGS, IGNORE_TYPES])?;
+        let required = match config.get_str_list(TAGS)? {
+            Some(tags) if tags.is_empty() => {
+                return Err(Error::invalid_config(format!(
+                    "field `{TAGS}`: name at least one tag"
+                )));
+            }
+            Some(tags) => tags,
+            None => DEFAULT_TAGS.to_vec(),
+        };
+        if required.iter().any(|t| t.is_empty()) {
+            return Err(Error::invalid_config(format!(
+                "field `{TAGS}`: a tag key cannot be empty"
+            )));
+        }
+        let ignored = config.get_str_list(IGNORE_TYPES)?.unwrap_or_default();
+        Ok(plan
+            .changes_where(|c| {
+                c.is_managed()
+                    && (c.action.creates() || c.action.is_update())
+                    && !ignored.contains(&c.resource_type.as_str())
+            })
+            .filter_map(|c| check(c, &required))
+            .collect())
+    }
+}
+
+/// The attributes holding tags for a resource type, in order.
+pub fn tag_attributes(resource_type: &str) -> &'static [&'static str] {
+    if resource_type.starts_with("aws_") {
+        &["tags", "tags_all"]
+    } else if resource_type.starts_with("google_") {
+        &["labels", "terraform_labels"]
+    } else if resource_type.starts_with("azurerm_") || resource_type.starts_with("azuread_") {
+        &["tags"]
+    } else {
+        &["tags", "labels"]
+    }
+}
+
+fn check(change: &ResourceChange, required: &[&str]) -> Option<Finding> {
+    let after = change.after_value().and_then(Value::as_object);
+    let present: Vec<&str> = tag_attributes(&change.resource_type)
+        .iter()
+        .copied()
+        .filter(|a| {
+            change.is_unknown(&format!("/{a}")) || after.is_some_and(|m| m.contains_key(*a))
+        })
+        .collect();
+    let primary = present.first()?;
+    let unknown_map = present.iter().find(|a| change.is_unknown(&format!("/{a}")));
+    let carried = |key: &str| {
+        present.iter().any(|a| {
+            if change.is_unknown(&format!("/{a}")) {
+                return false;
+            }
+            let path = format!("/{a}/{}", provkey_sdk::pointer::escape(key));
+            !change.after_at(&path).is_absent()
+        })
+    };
+    let missing: Vec<&str> = required.iter().copied().filter(|k| !carried(k)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let noun = if primary.ends_with("labels") {
+        "labels"
+    } else {
+        "tags"
+    };
+    let list = missing
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let address = &change.address;
+    Some(match unknown_map {
+        Some(attr) => Finding::new(&TAGS_UNKNOWN, change)
+            .attribute(format!("/{attr}"))
+            .message(format!(
+                "`{address}`: required {noun} {list} cannot be checked: `{attr}` is known only after apply"
+            ))
+            .remediation(format!(
+                "give `{attr}` known values in the configuration, or check the {noun} after apply"
+            )),
+        None => Finding::new(&MISSING_TAGS, change)
+            .attribute(format!("/{primary}"))
+            .message(format!("`{address}` is missing required {noun} {list}"))
+            .remediation(format!("add {list} to `{primary}` of `{address}`")),
+    })
+}
+
+provkey_sdk::export_policy!(RequiredTags);
+
+#[cfg(test)]
+mod tests {
+    use provkey_sdk::testing::{self, change};
+
+    use super::*;
+
+    fn run(plan: &Plan, config: &str) -> Result<Vec<Finding>, Error> {
+        testing::evaluate::<RequiredTags>(plan, config)
+    }
+
+    #[test]
+    fn metadata_is_well_formed() {
+        testing::check_metadata::<RequiredTags>();
+        let metadata = RequiredTags::metadata();
+        assert_eq!(metadata.id, "required-tags");
+        let rule = metadata.rule("missing-tags").unwrap();
+        assert_eq!(rule.enforcement, Enforcement::SoftMandatory);
+        let rule = metadata.rule("tags-unknown").unwrap();
+        assert_eq!(rule.enforcement, Enforcement::Advisory);
+    }
+
+    #[test]
+    fn missing_tags_are_reported_per_provider() {
+        let plan = testing::plan_of([
+            change("aws_instance.ok", Action::Create)
+                .after(json!({"tags": {"owner": "a", "environment": "p"}, "tags_all": {}})),
+            change("aws_instance.none", Action::Create)
+                .after(json!({"tags": null, "tags_all": {}})),
+            change("aws_instance.defaults", Action::Create).after(
+                json!({"tags": {"owner": "a"}, "tags_all": {"owner": "a", "environment": "p"}}),
+            ),
+            change("google_compute_instance.g", Action::Create)
+                .after(json!({"labels": {"owner": "a"}})),
+            change("azurerm_resource_group.z", Action::Create).after(json!({"tags": {}})),
+            change("aws_iam_policy_document.not_taggable", Action::Create)
+                .after(json!({"json": "{}"})),
+        ]);
+        let findings = run(&plan, "{}").unwrap();
+        assert_eq!(
+            testing::addresses(&findings),
+            [
+                "aws_instance.none",
+                "google_compute_instance.g",
+                "azurerm_resource_group.z"
+            ]
+        );
+        assert_eq!(findings[0].rule, "missing-tags");
+        assert_eq!(
+            findings[0].message,
+            "`aws_instance.none` is missing required tags `owner`, `environment`"
+        );
+        assert_eq!(findings[0].attribute.as_deref(), Some("/tags"));
+        assert_eq!(
+            findings[1].message,
+            "`google_compute_instance.g` is missing required labels `environment`"
+        );
+        assert_eq!(findings[1].attribute.as_deref(), Some("/labels"));
+        assert_eq!(findings[2].severity, Severity::Medium);
+    }
+
+    #[test]
+    fn only_creates_replaces_and_updates_are_checked() {
+        let replace = Action::Replace(Replacement {
+            order: ReplaceOrder::CreateBeforeDestroy,
+            reason: None,
+            paths: vec![],
+        });
+        let plan = testing::plan_of([
+            change("aws_s3_bucket.c", Action::Create).after(json!({"tags": {}})),
+            change("aws_s3_bucket.r", replace).after(json!({"tags": {}})),
+            change("aws_s3_bucket.u", Action::Update).after(json!({"tags": {}})),
+            change("aws_s3_bucket.d", Action::Destroy).before(json!({"tags": {}})),
+            change("aws_s3_bucket.n", Action::NoOp).after(json!({"tags": {}})),
+        ]);
+        let findings = run(&plan, r#"{"tags": ["owner"]}"#).unwrap();
+        assert_eq!(
+            testing::addresses(&findings),
+            ["aws_s3_bucket.c", "aws_s3_bucket.r", "aws_s3_bucket.u"]
+        );
+    }
+
+    #[test]
+    fn unknown_maps_are_undecidable_and_unknown_values_count_as_carried() {
+        let plan = testing::plan_of([
+            change("aws_instance.a", Action::Create)
+                .after(json!({"tags": {"owner": "x"}}))
+                .unknown("/tags_all"),
+            change("aws_instance.b", Action::Create)
+                .after(json!({"tags": {}, "tags_all": {}}))
+                .unknown("/tags/owner")
+                .unknown("/tags/environment"),
+            change("azurerm_linux_virtual_machine.c", Action::Create).unknown("/tags"),
+        ]);
+        let findings = run(&plan, "{}").unwrap();
+        assert_eq!(
+            testing::addresses(&findings),
+            ["aws_instance.a", "azurerm_linux_virtual_machine.c"]
+        );
+        assert_eq!(findings[0].rule, "tags-unknown");
+        assert_eq!(findings[0].enforcement, Enforcement::Advisory);
+        assert_eq!(findings[0].attribute.as_deref(), Some("/tags_all"));
+        assert_eq!(
+            findings[0].message,
+            "`aws_instance.a`: required tags `environment` cannot be checked: `tags_all` is known only after apply"
+        );
+        assert_eq!(findings[1].attribute.as_deref(), Some("/tags"));
+    }
+
+    #[test]
+    fn never_prints_tag_values() {
+        let plan = testing::plan_of([change("aws_instance.a", Action::Create)
+            .after(json!({"tags": {"token": "hunter2"}}))
+            .sensitive("/tags")]);
+        let findings = run(&plan, "{}").unwrap();
+        assert_eq!(findings.len(), 1);
+        assert!(!format!("{findings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn configuration() {
+        let plan = testing::plan_of([
+            change("aws_instance.a", Action::Create).after(json!({"tags": {"team": "x"}})),
+            change("aws_iam_role.b", Action::Create).after(json!({"tags": {}})),
+        ]);
+        let findings = run(&plan, r#"{"tags": ["team"]}"#).unwrap();
+        assert_eq!(testing::addresses(&findings), ["aws_iam_role.b"]);
+        let findings = run(&plan, r#"{"ignore_types": ["aws_iam_role"]}"#).unwrap();
+        assert_eq!(testing::addresses(&findings), ["aws_instance.a"]);
+        let err = |config| run(&plan, config).unwrap_err();
+        assert_eq!(
+            err(r#"{"tag": []}"#),
+            Error::invalid_config("unknown field `tag` (expected one of `tags`, `ignore_types`)")
+        );
+        assert_eq!(
+            err(r#"{"tags": []}"#),
+            Error::invalid_config("field `tags`: name at least one tag")
+        );
+        assert_eq!(
+            err(r#"{"tags": [""]}"#),
+            Error::invalid_config("field `tags`: a tag key cannot be empty")
+        );
+        assert!(matches!(
+            err(r#"{"tags": "owner"}"#),
+            Error::InvalidConfig(_)
+        ));
+    }
+}
