@@ -18,7 +18,7 @@ struct JsonReport<'a> {
     summary: &'a Summary,
 }
 
-pub fn print(report: &CheckReport) -> std::io::Result<()> {
+pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
     let json = JsonReport {
         version: REPORT_VERSION,
         verdict: report.verdict(),
@@ -28,8 +28,6 @@ pub fn print(report: &CheckReport) -> std::io::Result<()> {
         findings: &report.findings,
         summary: &report.summary,
     };
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &json)?;
-    writeln!(out)?;
-    out.flush()
+    serde_json::to_writer_pretty(&mut *out, &json)?;
+    writeln!(out)
 }

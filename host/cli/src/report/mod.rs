@@ -1,15 +1,82 @@
-//! The check report: one data structure, rendered as text or JSON.
+//! The check report: one data structure, rendered as text, JSON, SARIF, JUnit XML,
+//! markdown or GitHub Actions workflow commands.
+//!
+//! Every text a policy returned is passed through [`redact::Redactor`] when the
+//! report is built, so no format can print a value the plan marks sensitive.
 
+pub mod github;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod redact;
+pub mod sarif;
 pub mod text;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use provkey_plan::{Enforcement, Finding, Plan};
+use provkey_plan::{Enforcement, Finding, Plan, RuleInfo, Severity};
 use provkey_runtime::{PolicyOrigin, PolicyOutcome};
 use serde::Serialize;
 
 use crate::exit::Exit;
+
+/// A report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people, in colour on a terminal.
+    Text,
+    /// provkey's JSON report (versioned).
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+    /// JUnit XML, for CI test-result views.
+    Junit,
+    /// A markdown summary, for a pull-request comment or job summary.
+    Markdown,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+}
+
+impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Text,
+        Format::Json,
+        Format::Sarif,
+        Format::Junit,
+        Format::Markdown,
+        Format::Github,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Markdown => "markdown",
+            Format::Github => "github",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// Renders the report in `format`, without colour.
+pub fn render(format: Format, report: &CheckReport, plan: &Plan) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match format {
+        Format::Text => text::write(report, plan, &mut anstream::StripStream::new(&mut out))?,
+        Format::Json => json::write(report, &mut out)?,
+        Format::Sarif => sarif::write(report, &mut out)?,
+        Format::Junit => junit::write(report, plan, &mut out)?,
+        Format::Markdown => markdown::write(report, plan, &mut out)?,
+        Format::Github => github::write(report, &mut out)?,
+    }
+    Ok(out)
+}
 
 /// The JSON report's schema version; bumped on any incompatible change.
 pub const REPORT_VERSION: u32 = 1;
@@ -22,6 +89,10 @@ pub struct PlanSummary {
     pub blake3: String,
     pub changes: usize,
     pub actions: Vec<(&'static str, usize)>,
+    /// The line of the plan file where each change is described (1-based), for
+    /// reports that point into the file.
+    #[serde(skip)]
+    pub address_lines: BTreeMap<String, usize>,
 }
 
 impl PlanSummary {
@@ -33,8 +104,70 @@ impl PlanSummary {
             blake3: blake3::hash(bytes).to_hex().to_string(),
             changes: plan.changes.len(),
             actions: plan.action_counts(),
+            address_lines: address_lines(plan, bytes),
         }
     }
+
+    /// The line where `address` is described in the plan file, if it was found.
+    pub fn line_of(&self, address: &str) -> Option<usize> {
+        self.address_lines.get(address).copied()
+    }
+}
+
+/// Finds the line of each change's `"address": "…"` in the plan file, searching
+/// from the list of changes (`resource_changes` in Terraform plans, `changes` in
+/// provkey's), so that Terraform's `planned_values` and `prior_state` are skipped.
+fn address_lines(plan: &Plan, bytes: &[u8]) -> BTreeMap<String, usize> {
+    let mut lines = BTreeMap::new();
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return lines;
+    };
+    let start = text
+        .find("\"resource_changes\"")
+        .or_else(|| text.find("\"changes\""))
+        .unwrap_or(0);
+    let wanted: std::collections::HashSet<&str> =
+        plan.changes.iter().map(|c| c.address.as_str()).collect();
+    let mut line = 1 + text.get(..start).map_or(0, |t| t.matches('\n').count());
+    let mut counted = start;
+    let key = "\"address\"";
+    let mut from = start;
+    while let Some(found) = text.get(from..).and_then(|t| t.find(key)) {
+        let at = from + found;
+        from = at + key.len();
+        let rest = text.get(from..).unwrap_or("").trim_start();
+        let Some(rest) = rest.strip_prefix(':') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(literal) = json_string_literal(rest) else {
+            continue;
+        };
+        let Ok(address) = serde_json::from_str::<String>(literal) else {
+            continue;
+        };
+        if wanted.contains(address.as_str()) && !lines.contains_key(&address) {
+            line += text.get(counted..at).map_or(0, |t| t.matches('\n').count());
+            counted = at;
+            lines.insert(address, line);
+        }
+    }
+    lines
+}
+
+/// The JSON string literal at the start of `text`, quotes included.
+fn json_string_literal(text: &str) -> Option<&str> {
+    let body = text.strip_prefix('"')?;
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return text.get(..i + 2),
+            _ => {}
+        }
+    }
+    None
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +182,12 @@ pub struct PolicyLine {
     pub findings: usize,
     #[serde(skip)]
     pub elapsed_ms: f64,
+    /// What the policy says it checks (absent when it did not load).
+    #[serde(skip)]
+    pub description: Option<String>,
+    /// The rules the policy declares, with their defaults.
+    #[serde(skip)]
+    pub rules: Vec<RuleInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +222,7 @@ pub struct CheckReport {
 
 impl CheckReport {
     pub fn new(plan_summary: PlanSummary, plan: &Plan, outcomes: &[PolicyOutcome]) -> Self {
+        let redactor = redact::Redactor::from_plan(plan);
         let mut policies = Vec::new();
         let mut findings = Vec::new();
         let mut summary = Summary::default();
@@ -100,16 +240,18 @@ impl CheckReport {
                             Enforcement::SoftMandatory => summary.soft_mandatory += 1,
                             Enforcement::Advisory => summary.advisory += 1,
                         }
+                        let mut finding = finding.clone();
+                        redact_finding(&redactor, plan, &mut finding);
                         findings.push(FindingLine {
                             policy: outcome.id.clone(),
-                            finding: finding.clone(),
+                            finding,
                         });
                     }
                     ("ok", None, found.len())
                 }
                 Err(err) => {
                     summary.failed_policies += 1;
-                    let message = error_chain(err);
+                    let message = redactor.redact(&error_chain(err)).into_owned();
                     (
                         "failed",
                         Some(FailureLine {
@@ -130,6 +272,12 @@ impl CheckReport {
                 failure,
                 findings: count,
                 elapsed_ms: outcome.elapsed.as_secs_f64() * 1e3,
+                description: outcome.metadata.as_ref().map(|m| m.description.clone()),
+                rules: outcome
+                    .metadata
+                    .as_ref()
+                    .map(|m| m.rules.clone())
+                    .unwrap_or_default(),
             });
         }
         // Plan order first (resources as they are applied), then severity, policy, rule.
@@ -171,11 +319,85 @@ impl CheckReport {
         }
     }
 
+    /// The findings counted by severity, most severe first (every severity listed).
+    pub fn severity_counts(&self) -> Vec<(Severity, usize)> {
+        [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+            Severity::Info,
+        ]
+        .into_iter()
+        .map(|s| {
+            let n = self
+                .findings
+                .iter()
+                .filter(|f| f.finding.severity == s)
+                .count();
+            (s, n)
+        })
+        .collect()
+    }
+
     pub fn verdict(&self) -> &'static str {
         match self.exit {
             Exit::Pass => "pass",
             Exit::MandatoryFindings => "fail",
             Exit::BadInput | Exit::PolicyFailed => "error",
+        }
+    }
+}
+
+/// Removes sensitive values from what a policy said. An address is left alone when
+/// it is one of the plan's (the plan's own addresses are printed anyway).
+fn redact_finding(redactor: &redact::Redactor, plan: &Plan, finding: &mut Finding) {
+    if redactor.is_empty() {
+        return;
+    }
+    redactor.redact_in_place(&mut finding.rule);
+    redactor.redact_in_place(&mut finding.message);
+    if let Some(remediation) = &mut finding.remediation {
+        redactor.redact_in_place(remediation);
+    }
+    if let Some(attribute) = &mut finding.attribute {
+        redactor.redact_in_place(attribute);
+    }
+    if let Some(address) = &mut finding.address
+        && plan.change(address).is_none()
+    {
+        redactor.redact_in_place(address);
+    }
+}
+
+/// How a finding is shown where only three levels exist (SARIF, GitHub): a
+/// mandatory finding is an error; an advisory one a warning from medium severity
+/// up, and a note below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Level {
+    pub fn of(finding: &Finding) -> Level {
+        if finding.enforcement.is_mandatory() {
+            Level::Error
+        } else if finding.severity >= Severity::Medium {
+            Level::Warning
+        } else {
+            Level::Note
+        }
+    }
+
+    pub fn of_rule(rule: &RuleInfo) -> Level {
+        if rule.enforcement.is_mandatory() {
+            Level::Error
+        } else if rule.severity >= Severity::Medium {
+            Level::Warning
+        } else {
+            Level::Note
         }
     }
 }

@@ -26,6 +26,12 @@ fn severity_style(severity: Severity) -> Style {
 
 pub fn print(report: &CheckReport, plan: &Plan) -> std::io::Result<()> {
     let mut out = anstream::stdout().lock();
+    write(report, plan, &mut out)?;
+    out.flush()
+}
+
+/// Writes the report; `out` decides about colour (an `anstream` stream).
+pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
     let actions: Vec<String> = report
         .plan
         .actions
@@ -128,5 +134,5 @@ pub fn print(report: &CheckReport, plan: &Plan) -> std::io::Result<()> {
             if s.failed_policies == 1 { "y" } else { "ies" }
         )?,
     }
-    out.flush()
+    Ok(())
 }

@@ -117,6 +117,45 @@ impl Guest for Hostile {
                 plan.changes.first().map(|c| c.address.clone()),
             )]),
             "error" => Err(GuestError::Failed("the guest gave up".to_string())),
+            // Echoes every sensitive value of the plan in its findings and its error,
+            // as a careless policy might: the host must keep them out of every report.
+            "leak-sensitive" | "leak-sensitive-error" => {
+                let mut leaks = Vec::new();
+                for change in &plan.changes {
+                    let paths: Vec<&String> = change
+                        .before_sensitive
+                        .iter()
+                        .chain(&change.after_sensitive)
+                        .collect();
+                    for side in [&change.before, &change.after] {
+                        let Some(value) = side
+                            .as_deref()
+                            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                        else {
+                            continue;
+                        };
+                        for path in &paths {
+                            let text = match value.pointer(path) {
+                                None | Some(serde_json::Value::Null) => continue,
+                                Some(serde_json::Value::String(s)) => s.clone(),
+                                Some(other) => other.to_string(),
+                            };
+                            let mut f = finding(
+                                format!("the value at {path} is «{text}»"),
+                                Some(change.address.clone()),
+                            );
+                            f.remediation = Some(format!("stop printing «{text}»"));
+                            f.attribute = Some(format!("{path}/«{text}»"));
+                            leaks.push((f, text));
+                        }
+                    }
+                }
+                if mode == "leak-sensitive-error" {
+                    let all: Vec<String> = leaks.iter().map(|(_, t)| format!("«{t}»")).collect();
+                    return Err(GuestError::Failed(format!("gave up on {}", all.join(" "))));
+                }
+                Ok(leaks.into_iter().map(|(f, _)| f).collect())
+            }
             // Reports what the guest can observe of the outside world; two runs must agree.
             "observe" => {
                 let mut map = HashMap::new();

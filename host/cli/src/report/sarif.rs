@@ -1,0 +1,298 @@
+//! The SARIF 2.1.0 report, for code-scanning tools (GitHub code scanning, Azure
+//! DevOps, SARIF viewers).
+//!
+//! - One run; the tool driver is `provkey`, and its rules are the rules of every
+//!   policy that loaded, with id `POLICY/RULE`, the rule's description, the
+//!   policy's, and a default level from the rule's enforcement and severity.
+//! - Each finding is a result: `ruleId`, `ruleIndex`, `level` (mandatory: `error`;
+//!   advisory: `warning` from medium severity up, else `note`), the message, and a
+//!   location: a logical location (the resource address, kind `resource`) and a
+//!   physical one on the plan file, at the line where the change is described.
+//!   Severity, enforcement, attribute and remediation are in the result's
+//!   properties; a partial fingerprint (blake3 of policy, rule, address and
+//!   attribute) lets code scanning track a finding across runs.
+//! - A policy that failed is a tool execution notification (level `error`) and
+//!   makes `executionSuccessful` false.
+//! - Nothing depends on time or on the machine beyond the plan path as given, so
+//!   the same check gives the same file.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use provkey_plan::Severity;
+use serde_json::{Value, json};
+use serde_sarif::sarif::{
+    ArtifactLocation, Invocation, Location, LogicalLocation, Message, MultiformatMessageString,
+    Notification, PhysicalLocation, PropertyBag, Region, ReportingConfiguration,
+    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
+};
+
+use super::{CheckReport, Level};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const FINGERPRINT: &str = "provkeyFinding/v1";
+
+pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let sarif = build(report);
+    serde_json::to_writer_pretty(&mut *out, &sarif)?;
+    writeln!(out)
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warning => "warning",
+        Level::Note => "note",
+    }
+}
+
+/// GitHub code scanning's `security-severity` score for each severity.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+fn properties(entries: BTreeMap<String, Value>, tags: Vec<String>) -> PropertyBag {
+    PropertyBag::builder()
+        .opt_tags((!tags.is_empty()).then_some(tags))
+        .additional_properties(entries)
+        .build()
+}
+
+/// SARIF messages are sentences: end them with a period (SARIF2001).
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
+/// The plan path as a URI reference: relative paths stay relative (percent-encoded,
+/// with `/` separators); absolute ones become `file://` URIs.
+fn plan_uri(path: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const PATH: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'[')
+        .add(b']')
+        .add(b'\\')
+        .add(b'^')
+        .add(b'`')
+        .add(b'{')
+        .add(b'|')
+        .add(b'}');
+    let path = std::path::Path::new(path);
+    let path = if path.is_absolute() {
+        // File URIs must not have `..` segments (SARIF1002).
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    let slashed = path
+        .display()
+        .to_string()
+        .replace(std::path::MAIN_SEPARATOR, "/");
+    let encoded = utf8_percent_encode(&slashed, PATH).to_string();
+    if slashed.starts_with('/') {
+        format!("file://{encoded}")
+    } else {
+        // A relative reference whose first segment has a `:` would read as a scheme.
+        match encoded.split('/').next() {
+            Some(first) if first.contains(':') => format!("./{encoded}"),
+            _ => encoded,
+        }
+    }
+}
+
+fn build(report: &CheckReport) -> Sarif {
+    // Rules: every rule of every policy that loaded, by policy id then declaration.
+    let mut rules = Vec::new();
+    let mut rule_index: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for policy in report.policies.iter().filter(|p| p.failure.is_none()) {
+        for rule in &policy.rules {
+            let id = format!("{}/{}", policy.id, rule.id);
+            rule_index.insert((policy.id.clone(), rule.id.clone()), rules.len());
+            let mut props = BTreeMap::new();
+            props.insert("policy".to_string(), json!(policy.id));
+            if let Some(version) = &policy.version {
+                props.insert("policyVersion".to_string(), json!(version));
+            }
+            props.insert("severity".to_string(), json!(rule.severity.as_str()));
+            props.insert("enforcement".to_string(), json!(rule.enforcement.as_str()));
+            props.insert(
+                "security-severity".to_string(),
+                json!(security_severity(rule.severity)),
+            );
+            let mut full = sentence(&rule.description);
+            if let Some(description) = &policy.description {
+                full = format!(
+                    "{full} From policy `{}`: {}",
+                    policy.id,
+                    sentence(description)
+                );
+            }
+            rules.push(
+                ReportingDescriptor::builder()
+                    .id(id)
+                    .name(rule.id.clone())
+                    .short_description(
+                        MultiformatMessageString::builder()
+                            .text(sentence(&rule.description))
+                            .build(),
+                    )
+                    .full_description(MultiformatMessageString::builder().text(full).build())
+                    .default_configuration(
+                        ReportingConfiguration::builder()
+                            .level(json!(level_name(Level::of_rule(rule))))
+                            .build(),
+                    )
+                    .properties(properties(
+                        props,
+                        vec!["provkey".to_string(), "infrastructure".to_string()],
+                    ))
+                    .build(),
+            );
+        }
+    }
+
+    let uri = plan_uri(&report.plan.path);
+    let mut results = Vec::new();
+    for line in &report.findings {
+        let f = &line.finding;
+        let logical = f.address.as_ref().map(|address| {
+            vec![
+                LogicalLocation::builder()
+                    .fully_qualified_name(address.clone())
+                    .name(address.clone())
+                    .kind("resource")
+                    .build(),
+            ]
+        });
+        let region = f
+            .address
+            .as_deref()
+            .and_then(|a| report.plan.line_of(a))
+            .map(|n| Region::builder().start_line(n as i64).build());
+        let result_location = Location::builder()
+            .physical_location(
+                PhysicalLocation::builder()
+                    .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
+                    .opt_region(region)
+                    .build(),
+            )
+            .opt_logical_locations(logical)
+            .build();
+        let mut props = BTreeMap::new();
+        props.insert("policy".to_string(), json!(line.policy));
+        props.insert("severity".to_string(), json!(f.severity.as_str()));
+        props.insert("enforcement".to_string(), json!(f.enforcement.as_str()));
+        if let Some(attribute) = &f.attribute {
+            props.insert("attribute".to_string(), json!(attribute));
+        }
+        if let Some(remediation) = &f.remediation {
+            props.insert("remediation".to_string(), json!(remediation));
+        }
+        let mut text = sentence(&f.message);
+        if let Some(remediation) = &f.remediation {
+            text = format!("{text} Help: {}", sentence(remediation));
+        }
+        let fingerprint = blake3::hash(
+            format!(
+                "{}\0{}\0{}\0{}",
+                line.policy,
+                f.rule,
+                f.address.as_deref().unwrap_or(""),
+                f.attribute.as_deref().unwrap_or("")
+            )
+            .as_bytes(),
+        )
+        .to_hex()
+        .to_string();
+        let mut fingerprints = BTreeMap::new();
+        fingerprints.insert(FINGERPRINT.to_string(), fingerprint);
+        let level = match Level::of(f) {
+            Level::Error => ResultLevel::Error,
+            Level::Warning => ResultLevel::Warning,
+            Level::Note => ResultLevel::Note,
+        };
+        let index = rule_index
+            .get(&(line.policy.clone(), f.rule.clone()))
+            .map(|i| *i as i64);
+        results.push(
+            SarifResult::builder()
+                .rule_id(format!("{}/{}", line.policy, f.rule))
+                .opt_rule_index(index)
+                .level(level)
+                .message(Message::builder().text(text).build())
+                .locations(vec![result_location])
+                .partial_fingerprints(fingerprints)
+                .properties(properties(props, Vec::new()))
+                .build(),
+        );
+    }
+
+    let notifications: Vec<Notification> = report
+        .policies
+        .iter()
+        .filter_map(|policy| {
+            let failure = policy.failure.as_ref()?;
+            let mut props = BTreeMap::new();
+            props.insert("policy".to_string(), json!(policy.id));
+            props.insert("kind".to_string(), json!(failure.kind));
+            Some(
+                Notification::builder()
+                    .level(json!("error"))
+                    .message(
+                        Message::builder()
+                            .text(sentence(&format!(
+                                "Policy `{}` failed ({}), so the plan was not fully checked: {}",
+                                policy.id, failure.kind, failure.message
+                            )))
+                            .build(),
+                    )
+                    .properties(properties(props, Vec::new()))
+                    .build(),
+            )
+        })
+        .collect();
+    let invocation = Invocation::builder()
+        .execution_successful(notifications.is_empty())
+        .tool_execution_notifications(notifications)
+        .build();
+
+    let mut run_props = BTreeMap::new();
+    run_props.insert("verdict".to_string(), json!(report.verdict()));
+    run_props.insert("planBlake3".to_string(), json!(report.plan.blake3));
+    let driver = ToolComponent::builder()
+        .name("provkey")
+        .version(env!("CARGO_PKG_VERSION"))
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .information_uri(env!("CARGO_PKG_REPOSITORY"))
+        .rules(rules)
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .invocations(vec![invocation])
+        .results(results)
+        .column_kind(json!("utf16CodeUnits"))
+        .properties(properties(run_props, Vec::new()))
+        .build();
+    Sarif::builder()
+        .schema(SCHEMA)
+        .version(json!("2.1.0"))
+        .runs(vec![run])
+        .build()
+}

@@ -1,0 +1,682 @@
+//! Reports for CI: SARIF (validated by the SARIF Multitool and the SARIF 2.1.0
+//! JSON schema), JUnit XML (read back by `junitparser`), markdown, GitHub workflow
+//! commands; several formats in one run; golden files on a real plan; and no
+//! report ever printing a value the plan marks sensitive.
+//!
+//! The external tools live in `tests/tools/` (installed by `.ci/run`: `npm ci`
+//! there, and a Python venv with `requirements.txt`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+const FORMATS: [&str; 6] = ["text", "json", "sarif", "junit", "markdown", "github"];
+
+fn tools() -> PathBuf {
+    repo("tests/tools")
+}
+
+/// A tool from `tests/tools/`, or a failure that says how to install it.
+fn tool(relative: &str) -> PathBuf {
+    let path = tools().join(relative);
+    assert!(
+        path.exists(),
+        "`{}` is missing: install the test tools as `.ci/run` does \
+         (`npm ci --prefix tests/tools` and `python3 -m venv tests/tools/.venv && \
+         tests/tools/.venv/bin/pip install -r tests/tools/requirements.txt`)",
+        path.display()
+    );
+    path
+}
+
+fn python() -> PathBuf {
+    tool(".venv/bin/python")
+}
+
+const MULTITOOL_DIR: &str = "node_modules/@microsoft/sarif-multitool-linux";
+
+/// Writes the hostile guest's configuration for `mode`.
+fn mode_config(dir: &Path, mode: &str) -> PathBuf {
+    let path = dir.join(format!("{mode}.json"));
+    std::fs::write(&path, format!(r#"{{"mode": "{mode}"}}"#)).unwrap();
+    path
+}
+
+/// `provkey check` on `plan` with `immutable` and the hostile guest in `mode`,
+/// every format written to `dir/report.FORMAT`.
+fn check_all_formats(dir: &Path, plan: &Path, mode: &str) -> Run {
+    let config = mode_config(dir, mode);
+    let mut cmd = provkey();
+    cmd.arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args([
+            "--policy",
+            "immutable",
+            "--policy",
+            provkey_test_guests::HOSTILE,
+        ])
+        .args(["--config", &format!("hostile={}", config.display())]);
+    for format in FORMATS {
+        cmd.args([
+            "--format",
+            &format!(
+                "{format}={}",
+                dir.join(format!("report.{format}")).display()
+            ),
+        ]);
+    }
+    run(&mut cmd)
+}
+
+fn read(dir: &Path, format: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("report.{format}"))).unwrap()
+}
+
+/// Runs the SARIF Multitool's `validate` and the JSON-schema check on every file
+/// of `sarifs` (each tool once); panics with their findings on any error.
+fn assert_valid_sarif(sarifs: &[PathBuf]) {
+    let multitool = tool(&format!("{MULTITOOL_DIR}/Sarif.Multitool"));
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("validation.sarif");
+    let status = Command::new(&multitool)
+        .arg("validate")
+        .args(sarifs)
+        .arg("--output")
+        .arg(&out)
+        .args(["--log", "ForceOverwrite", "--level", "Error;Warning;Note"])
+        .output()
+        .expect("run the SARIF Multitool");
+    assert!(
+        status.status.success(),
+        "the multitool failed: {}\n{}",
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let validation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let validation_run = &validation["runs"][0];
+    // The multitool ran its rules (it lists those that fired; an empty list is fine).
+    assert_eq!(
+        validation_run["invocations"][0]["executionSuccessful"], true,
+        "{validation}"
+    );
+    let results = validation_run["results"].as_array().unwrap();
+    // A result without `level` is a warning (SARIF's default).
+    let errors: Vec<&serde_json::Value> =
+        results.iter().filter(|r| r["level"] == "error").collect();
+    assert!(
+        errors.is_empty(),
+        "the SARIF Multitool reports errors:\n{}",
+        serde_json::to_string_pretty(&errors).unwrap()
+    );
+
+    let schema = tool(&format!("{MULTITOOL_DIR}/sarif-2.1.0.json"));
+    let checked = Command::new(python())
+        .arg(tool("sarif_schema_check.py"))
+        .arg(schema)
+        .args(sarifs)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "not valid against the SARIF 2.1.0 schema:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+/// The JUnit file as `junitparser` reads it.
+fn junit_counts(junit: &Path) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(tool("junit_counts.py"))
+        .arg(junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junitparser cannot read {}: {}",
+        junit.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn sarif_passes_the_multitool_and_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    // Findings of every level (immutable: error; hostile: notes) ...
+    let run = check_all_formats(dir.path(), &plan, "leak-sensitive");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_valid_sarif(&[dir.path().join("report.sarif")]);
+    let sarif: serde_json::Value = serde_json::from_str(&read(dir.path(), "sarif")).unwrap();
+    let sarif_run = &sarif["runs"][0];
+    assert_eq!(sarif["version"], "2.1.0");
+    let rules: Vec<&str> = sarif_run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        ["hostile/hostile-finding", "immutable/no-update-in-place"]
+    );
+    let results = sarif_run["results"].as_array().unwrap();
+    let immutable: Vec<&serde_json::Value> = results
+        .iter()
+        .filter(|r| r["ruleId"] == "immutable/no-update-in-place")
+        .collect();
+    assert_eq!(immutable.len(), 1, "{sarif_run}");
+    let result = immutable[0];
+    assert_eq!(result["level"], "error");
+    assert_eq!(
+        result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+        "aws_instance.web"
+    );
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next(),
+        Some("plan.json")
+    );
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"], 5,
+        "the line of aws_instance.web in SAMPLE_PLAN"
+    );
+    assert!(results.iter().any(|r| r["level"] == "note"));
+    assert_eq!(sarif_run["invocations"][0]["executionSuccessful"], true);
+
+    // ... and a failed policy, reported as a tool execution notification.
+    let dir = tempfile::tempdir().unwrap();
+    let run = check_all_formats(dir.path(), &plan, "error");
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_valid_sarif(&[dir.path().join("report.sarif")]);
+    let sarif: serde_json::Value = serde_json::from_str(&read(dir.path(), "sarif")).unwrap();
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{invocation}");
+    assert_eq!(notes[0]["level"], "error");
+    assert!(
+        notes[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("the guest gave up"),
+        "{invocation}"
+    );
+}
+
+#[test]
+fn sarif_of_every_real_plan_passes_the_multitool() {
+    let Some(plans) = terraform_plans() else {
+        return;
+    };
+    // One SARIF file per plan (the whole stock set), validated together.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let out = dir.path().join(format!("{i:03}.sarif"));
+        let run = check(&[
+            "--plan",
+            plan.to_str().unwrap(),
+            "--format",
+            &format!("sarif={}", out.display()),
+        ]);
+        assert!(
+            run.code == 0 || run.code == 1,
+            "{}: {run:?}",
+            plan.display()
+        );
+        files.push(out);
+    }
+    assert_valid_sarif(&files);
+}
+
+#[test]
+fn junit_is_read_back_with_the_expected_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    let run = check_all_formats(dir.path(), &plan, "pass");
+    assert_eq!(run.code, 1, "{run:?}");
+    let counts = junit_counts(&dir.path().join("report.junit"));
+    // 4 changes x 1 rule for each of the two policies; one update in place.
+    assert_eq!(counts["tests"], 8, "{counts}");
+    assert_eq!(counts["failures"], 1, "{counts}");
+    assert_eq!(counts["errors"], 0, "{counts}");
+    assert_eq!(
+        counts["suites"]["immutable"]["failed"],
+        serde_json::json!(["immutable/no-update-in-place aws_instance.web"])
+    );
+    assert_eq!(counts["suites"]["hostile"]["tests"], 4);
+
+    // A failed policy is one test case in error; the other policy still counts.
+    let dir = tempfile::tempdir().unwrap();
+    let run = check_all_formats(dir.path(), &plan, "error");
+    assert_eq!(run.code, 3, "{run:?}");
+    let counts = junit_counts(&dir.path().join("report.junit"));
+    assert_eq!(counts["tests"], 5, "{counts}");
+    assert_eq!(counts["failures"], 1, "{counts}");
+    assert_eq!(counts["errors"], 1, "{counts}");
+    assert_eq!(
+        counts["suites"]["hostile"]["errored"],
+        serde_json::json!(["hostile/(policy run)"])
+    );
+}
+
+#[test]
+fn junit_of_real_plans_counts_every_change_and_every_update() {
+    let Some(plans) = terraform_plans() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for plan in &plans {
+        let out = dir.path().join("report.junit");
+        let json = dir.path().join("report.json");
+        let run = check(&[
+            "--plan",
+            plan.to_str().unwrap(),
+            "--policy",
+            "immutable",
+            "--format",
+            &format!("junit={}", out.display()),
+            "--format",
+            &format!("json={}", json.display()),
+        ]);
+        assert!(
+            run.code == 0 || run.code == 1,
+            "{}: {run:?}",
+            plan.display()
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let counts = junit_counts(&out);
+        let changes = report["plan"]["changes"].as_u64().unwrap();
+        let findings = report["findings"].as_array().unwrap();
+        let failing: BTreeSet<&str> = findings
+            .iter()
+            .map(|f| f["address"].as_str().unwrap())
+            .collect();
+        assert_eq!(counts["tests"], changes, "{}: {counts}", plan.display());
+        assert_eq!(
+            counts["failures"],
+            failing.len(),
+            "{}: {counts}",
+            plan.display()
+        );
+    }
+}
+
+#[test]
+fn markdown_summarises_counts_findings_and_changes() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--policy",
+        "immutable",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let md = &run.stdout;
+    assert!(md.starts_with("## provkey check: ❌ FAIL"), "{md}");
+    assert!(md.contains("| high | 1 |"), "{md}");
+    assert!(md.contains("| hard-mandatory | 1 |"), "{md}");
+    assert!(md.contains("#### `aws_instance.web` (update)"), "{md}");
+    assert!(md.contains("`immutable/no-update-in-place`"), "{md}");
+    for (group, address) in [
+        ("Creates (1)", "aws_s3_bucket.logs"),
+        ("Replaces (1)", "aws_db_instance.main"),
+        ("Destroys (1)", "aws_iam_role.old"),
+        ("Updates in place (1)", "aws_instance.web"),
+    ] {
+        let at = md.find(group).unwrap_or_else(|| panic!("{group}: {md}"));
+        assert!(
+            md[at..].contains(&format!("- `{address}`")),
+            "{group} lists {address}: {md}"
+        );
+    }
+}
+
+#[test]
+fn github_commands_are_one_line_each_and_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    let config = mode_config(dir.path(), "escape");
+    let run = run(provkey()
+        .arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args([
+            "--policy",
+            "immutable",
+            "--policy",
+            provkey_test_guests::HOSTILE,
+        ])
+        .args(["--config", &format!("hostile={}", config.display())])
+        .args(["--format", "github"]));
+    assert_eq!(run.code, 1, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "two findings and the summary: {run:?}");
+    let error = lines
+        .iter()
+        .find(|l| l.starts_with("::error "))
+        .expect("the mandatory finding is an error");
+    assert!(
+        error.starts_with(&format!(
+            "::error file={},line=5,title=immutable/no-update-in-place%3A aws_instance.web::",
+            plan.display().to_string().replace(':', "%3A")
+        )),
+        "{error}"
+    );
+    assert!(error.contains("%0Ahelp: replace it instead"), "{error}");
+    let notice = lines
+        .iter()
+        .find(|l| l.starts_with("::notice "))
+        .expect("the advisory low finding is a notice");
+    assert!(!notice.contains('\u{1b}'), "{notice}");
+    assert!(notice.contains("fake PASS"), "{notice}");
+    assert!(lines[2].starts_with("provkey: FAIL"), "{run:?}");
+}
+
+#[test]
+fn several_formats_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    let sarif = dir.path().join("out.sarif");
+    let md = dir.path().join("summary.md");
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--format",
+        &format!("sarif={}", sarif.display()),
+        "--format",
+        &format!("markdown={}", md.display()),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.json()["verdict"], "fail");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .contains("provkey check")
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !["plan.json", "out.sarif", "summary.md"].contains(&n.as_str()))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn bad_format_arguments_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    let plan = plan.to_str().unwrap();
+
+    let run = check(&["--plan", plan, "--format", "json", "--format", "sarif"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("2 reports would go to standard output (`json`, `sarif`)"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("help:"), "{run:?}");
+
+    let run = check(&["--plan", plan, "--format", "xml"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("`xml` is not a report format"),
+        "{run:?}"
+    );
+
+    let same = dir.path().join("same.out");
+    let same = format!("{}", same.display());
+    let run = check(&[
+        "--plan",
+        plan,
+        "--format",
+        &format!("json={same}"),
+        "--format",
+        &format!("sarif={same}"),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("two reports would be written to"),
+        "{run:?}"
+    );
+
+    // One destination cannot be written: neither file appears.
+    let good = dir.path().join("good.sarif");
+    let bad = dir.path().join("no-such-dir").join("summary.md");
+    let run = check(&[
+        "--plan",
+        plan,
+        "--format",
+        &format!("sarif={}", good.display()),
+        "--format",
+        &format!("markdown={}", bad.display()),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot write the markdown report to"),
+        "{run:?}"
+    );
+    assert!(
+        !good.exists(),
+        "a report was written although another failed"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["plan.json"], "nothing but the plan: {names:?}");
+}
+
+/// The sensitive values of a Terraform plan, read straight from its JSON
+/// (independently of provkey): every non-empty string and every number under a
+/// `*_sensitive` marker, and the compact JSON of every marked object or array.
+fn sensitive_values(plan: &serde_json::Value) -> BTreeSet<String> {
+    fn walk(marker: &serde_json::Value, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        use serde_json::Value;
+        match (marker, value) {
+            (Value::Bool(true), value) => leaves(value, out),
+            (Value::Object(m), Value::Object(v)) => {
+                for (key, marker) in m {
+                    if let Some(value) = v.get(key) {
+                        walk(marker, value, out);
+                    }
+                }
+            }
+            (Value::Array(m), Value::Array(v)) => {
+                for (marker, value) in m.iter().zip(v) {
+                    walk(marker, value, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn leaves(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) if !s.is_empty() => {
+                out.insert(s.clone());
+            }
+            Value::Number(n) => {
+                out.insert(n.to_string());
+            }
+            Value::Array(items) => {
+                out.insert(value.to_string());
+                items.iter().for_each(|v| leaves(v, out));
+            }
+            Value::Object(map) => {
+                out.insert(value.to_string());
+                map.values().for_each(|v| leaves(v, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    for rc in plan["resource_changes"].as_array().into_iter().flatten() {
+        let change = &rc["change"];
+        for marker in ["before_sensitive", "after_sensitive"] {
+            for side in ["before", "after"] {
+                walk(&change[marker], &change[side], &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// How a value may appear in each format: as is, JSON-escaped, XML-escaped.
+fn spellings(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).unwrap();
+    let json = json[1..json.len() - 1].to_string();
+    let xml = value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let markdown: String = value
+        .chars()
+        .flat_map(|c| {
+            let escape = "\\`*_[]()<>#|~!&".contains(c).then_some('\\');
+            escape.into_iter().chain([c])
+        })
+        .collect();
+    let mut all = vec![value.to_string(), json, xml, markdown];
+    all.sort();
+    all.dedup();
+    all
+}
+
+#[test]
+fn no_report_prints_a_sensitive_value() {
+    let Some(plans) = terraform_plans() else {
+        return;
+    };
+    let mut checked_plans = 0;
+    let mut checked_values = 0;
+    for plan in &plans {
+        let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(plan).unwrap()).unwrap();
+        let values = sensitive_values(&raw);
+        if values.is_empty() {
+            continue;
+        }
+        checked_plans += 1;
+        checked_values += values.len();
+        // The hostile guest echoes every sensitive value between « », in its
+        // findings (message, remediation, attribute) or in its error.
+        for mode in ["leak-sensitive", "leak-sensitive-error"] {
+            let dir = tempfile::tempdir().unwrap();
+            let run = check_all_formats(dir.path(), plan, mode);
+            assert!(
+                [0, 1, 3].contains(&run.code),
+                "{} ({mode}): {run:?}",
+                plan.display()
+            );
+            for format in FORMATS {
+                let output = read(dir.path(), format);
+                for value in &values {
+                    for spelling in spellings(value) {
+                        assert!(
+                            !output.contains(&format!("«{spelling}»")),
+                            "{} ({mode}): the {format} report prints the sensitive value `{value}`",
+                            plan.display()
+                        );
+                    }
+                }
+                assert!(
+                    output.contains("«(sensitive)»") || output.contains("«\\(sensitive\\)»"),
+                    "{} ({mode}): the {format} report shows no redacted value:\n{output}",
+                    plan.display()
+                );
+            }
+        }
+    }
+    eprintln!("checked {checked_values} sensitive values in {checked_plans} plans");
+    assert!(
+        checked_plans >= 5,
+        "only {checked_plans} plans have sensitive values"
+    );
+}
+
+/// Replaces what changes from machine to machine or build to build: policy
+/// component digests and timings.
+fn normalize(text: &str, digests: &[String]) -> String {
+    let mut out = text.to_string();
+    for digest in digests {
+        out = out.replace(digest.as_str(), "<component-blake3>");
+    }
+    // The text report's timings: `(N findings, 1.2 ms)`.
+    let mut normalized = String::new();
+    for line in out.lines() {
+        match (line.rfind(", "), line.ends_with(" ms)")) {
+            (Some(at), true) => {
+                normalized.push_str(&line[..at]);
+                normalized.push_str(", <elapsed> ms)");
+            }
+            _ => normalized.push_str(line),
+        }
+        normalized.push('\n');
+    }
+    normalized
+}
+
+/// Golden files in `tests/golden/` (insta snapshots): every format on a real plan
+/// with creates, replaces, destroys, an in-place update and sensitive markers.
+/// Bless changes with `INSTA_UPDATE=always cargo test -p provkey --test all -- golden`.
+#[test]
+fn golden_reports_of_a_real_plan() {
+    let Some(dir) = shared_data("terraform-plans") else {
+        return;
+    };
+    let name = "breml__tfreveal__advanced.plan.json";
+    let out = tempfile::tempdir().unwrap();
+    let mut cmd = provkey();
+    cmd.current_dir(&dir)
+        .arg("check")
+        .args(["--plan", name, "--policy", "immutable"]);
+    for format in FORMATS {
+        cmd.args([
+            "--format",
+            &format!(
+                "{format}={}",
+                out.path().join(format!("report.{format}")).display()
+            ),
+        ]);
+    }
+    let run = run(&mut cmd);
+    assert_eq!(run.code, 1, "{run:?}");
+    let json: serde_json::Value = serde_json::from_str(&read(out.path(), "json")).unwrap();
+    let digests: Vec<String> = json["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["blake3"].as_str().map(str::to_string))
+        .collect();
+    for format in FORMATS {
+        let text = normalize(&read(out.path(), format), &digests);
+        insta::with_settings!({
+            snapshot_path => "../golden",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(format!("tfreveal_advanced.{format}"), text);
+        });
+    }
+}
