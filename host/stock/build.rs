@@ -4,7 +4,8 @@
 //!
 //! Every member of policies/ is a stock policy whose directory name, package name
 //! and policy id are the same (`policies/immutable`, package `immutable`, id
-//! `immutable`).
+//! `immutable`). Every member of policies/planners/ is a stock planner, named the
+//! same way (`policies/planners/provkey-planner`), embedded as `STOCK_PLANNERS`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -33,6 +34,12 @@ fn run() -> Result<(), String> {
         .to_path_buf();
     let policies = repo.join("policies");
     let ids = members(&policies)?;
+    let planners_dir = policies.join("planners");
+    let planner_ids = if planners_dir.is_dir() {
+        members(&planners_dir)?
+    } else {
+        Vec::new()
+    };
 
     // Everything the guests are built from. Only the members' directories of
     // policies/ are watched, not policies/target, which native `cargo test` fills.
@@ -50,14 +57,35 @@ fn run() -> Result<(), String> {
     .map(|path| repo.join(path))
     .collect();
     watched.extend(ids.iter().map(|id| policies.join(id)));
+    watched.extend(planner_ids.iter().map(|id| planners_dir.join(id)));
     provkey_guest_build::rerun_if_changed(&watched);
 
-    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let names: Vec<&str> = ids.iter().chain(&planner_ids).map(String::as_str).collect();
     let built = provkey_guest_build::build(&policies.join("Cargo.toml"), &out_dir, &names)?;
 
+    let (planners, policies): (Vec<_>, Vec<_>) = built
+        .into_iter()
+        .partition(|(id, _)| planner_ids.contains(id));
     let mut generated = String::from(
         "/// The stock policies, sorted by id.\npub static STOCK_POLICIES: &[StockPolicy] = &[\n",
     );
+    embed(&mut generated, "StockPolicy", policies, &out_dir)?;
+    generated.push_str(
+        "];\n/// The stock planners, sorted by id.\npub static STOCK_PLANNERS: &[StockPlanner] = &[\n",
+    );
+    embed(&mut generated, "StockPlanner", planners, &out_dir)?;
+    generated.push_str("];\n");
+    let gen_rs = out_dir.join("gen.rs");
+    fs::write(&gen_rs, generated).map_err(|err| format!("writing `{}`: {err}", gen_rs.display()))
+}
+
+/// Copies each component into `OUT_DIR` and appends its `include_bytes!` entry.
+fn embed(
+    generated: &mut String,
+    type_name: &str,
+    built: Vec<(String, PathBuf)>,
+    out_dir: &Path,
+) -> Result<(), String> {
     for (id, wasm) in built {
         let bytes =
             fs::read(&wasm).map_err(|err| format!("reading `{}`: {err}", wasm.display()))?;
@@ -75,13 +103,11 @@ fn run() -> Result<(), String> {
             .map_err(|err| format!("writing `{}`: {err}", embedded.display()))?;
         let _ = writeln!(
             generated,
-            "    StockPolicy {{ id: {id:?}, bytes: include_bytes!({:?}) }},",
+            "    {type_name} {{ id: {id:?}, bytes: include_bytes!({:?}) }},",
             embedded.display().to_string()
         );
     }
-    generated.push_str("];\n");
-    let gen_rs = out_dir.join("gen.rs");
-    fs::write(&gen_rs, generated).map_err(|err| format!("writing `{}`: {err}", gen_rs.display()))
+    Ok(())
 }
 
 /// The members of the policies/ workspace: its subdirectories with a Cargo.toml,

@@ -22,7 +22,7 @@ fn an_update_in_place_fails_with_exit_1_and_names_the_resource() {
 #[test]
 fn a_plan_without_updates_passes_with_exit_0() {
     let (_dir, plan) = temp_file("plan.json", sample_plan_without_update().as_bytes());
-    let run = check(&["--plan", plan.to_str().unwrap()]);
+    let run = check(&["--plan", plan.to_str().unwrap(), "--policy", "immutable"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("PASS"), "{run:?}");
 }

@@ -10,8 +10,18 @@
 
 mod support;
 
+mod attacks;
 mod bad_input;
+mod bundle_support;
 mod cache;
 mod check;
+mod conformance;
 mod hostile;
+mod interop;
+mod planning;
+mod policy_test_cmd;
+mod polyglot;
 mod real_plans;
+mod reports;
+mod seal;
+mod stock_library;

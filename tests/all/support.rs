@@ -13,6 +13,22 @@ pub fn provkey() -> Command {
     cmd
 }
 
+/// The `provkey-exec` binary (the executor's verifier), built beside `provkey` by
+/// `cargo test --workspace` (its own integration test makes cargo build it).
+pub fn provkey_exec() -> Command {
+    let provkey = Path::new(env!("CARGO_BIN_EXE_provkey"));
+    let exec = provkey.with_file_name(format!("provkey-exec{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exec.is_file(),
+        "`{}` is missing: build it first with `cargo build -p provkey-exec` \
+         (`cargo test --workspace` builds it)",
+        exec.display()
+    );
+    let mut cmd = Command::new(exec);
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
 /// One compilation cache for the whole test run, so each component compiles once.
 fn shared_cache() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();

@@ -26,6 +26,26 @@ struct Cli {
 enum Command {
     /// Check a plan against policies and report the findings.
     Check(commands::check::CheckArgs),
+    /// Compute a plan from a desired state (TOML) and the target's current state.
+    Plan(commands::plan::PlanArgs),
+    /// Create a project: `provkey new policy NAME --lang rust|python|js`.
+    New(commands::new::NewArgs),
+    /// Build a policy project (Rust, Python or JavaScript) into a component.
+    Build(commands::build::BuildArgs),
+    /// Print a policy component's metadata, WIT version and digest.
+    Inspect(commands::inspect::InspectArgs),
+    /// Run a policy's test cases (`DIR/cases/<name>/`) and compare its findings.
+    Test(commands::test::TestArgs),
+    /// Generate minisign-format key pairs.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Write and sign the trust root (keys, roles, thresholds).
+    #[command(subcommand)]
+    Trust(commands::trust::TrustCommand),
+    /// Check a plan and, when it passes, seal it into a signed bundle.
+    Seal(Box<commands::seal::SealArgs>),
+    /// Add an approver's signature to a sealed bundle.
+    Approve(commands::approve::ApproveArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,8 +61,18 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(cli.verbose);
+    commands::build::init_progress();
     let outcome = match cli.command {
         Command::Check(args) => commands::check::execute(args),
+        Command::Plan(args) => commands::plan::execute(args),
+        Command::New(args) => commands::new::execute(args),
+        Command::Build(args) => commands::build::execute(args),
+        Command::Inspect(args) => commands::inspect::execute(args),
+        Command::Test(args) => commands::test::execute(args),
+        Command::Key(command) => commands::key::execute(command),
+        Command::Trust(command) => commands::trust::execute(command),
+        Command::Seal(args) => commands::seal::execute(*args),
+        Command::Approve(args) => commands::approve::execute(args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -16,6 +16,17 @@ use wasmtime::component::Component;
 
 use crate::error::RuntimeError;
 
+/// Called with the component's name before a cache-miss compilation; what it
+/// returns is dropped when the compilation ends. The CLI shows a spinner with it.
+pub type CompileHook = fn(&str) -> Box<dyn std::any::Any>;
+
+static COMPILE_HOOK: std::sync::OnceLock<CompileHook> = std::sync::OnceLock::new();
+
+/// Sets the process-wide [`CompileHook`] (the first call wins).
+pub fn set_compile_hook(hook: CompileHook) {
+    let _ = COMPILE_HOOK.set(hook);
+}
+
 /// Where compiled components are kept, and what happened to each lookup.
 #[derive(Debug)]
 pub struct CompileCache {
@@ -105,6 +116,8 @@ impl CompileCache {
             return Ok((component, CacheOutcome::Hit));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        // A progress indicator, if the embedder set one, lives while compiling.
+        let _progress = COMPILE_HOOK.get().map(|hook| hook(name));
         let started = std::time::Instant::now();
         let component = Component::new(engine, bytes).map_err(|source| RuntimeError::Compile {
             name: name.to_string(),

@@ -14,12 +14,14 @@ mod engine;
 mod error;
 mod guest;
 mod limits;
+mod planner;
 mod policy;
 
 pub use bindings::{WitPlan, plan_to_wit};
-pub use cache::{CacheOutcome, CompileCache};
+pub use cache::{CacheOutcome, CompileCache, CompileHook, set_compile_hook};
 pub use check::{PolicyError, PolicyOutcome, check_plan};
 pub use engine::{EPOCH_TICK, Runtime, RuntimeOptions};
 pub use error::{GuestFailure, RuntimeError};
 pub use limits::Limits;
+pub use planner::{LoadedPlanner, Planned, PlannerError, PlannerMetadata, check_planned};
 pub use policy::{Evaluation, LoadedPolicy, PlanIndex, PolicyOrigin, read_bounded, truncate};

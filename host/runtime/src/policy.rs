@@ -241,7 +241,7 @@ fn check_metadata(metadata: &PolicyMetadata) -> Result<(), String> {
     Ok(())
 }
 
-fn is_identifier(id: &str) -> bool {
+pub(crate) fn is_identifier(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'

@@ -13,12 +13,31 @@ pub struct StockPolicy {
     pub bytes: &'static [u8],
 }
 
-// `pub static STOCK_POLICIES: &[StockPolicy]`, sorted by id, written by build.rs.
+/// One embedded stock planner (built from `policies/planners/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockPlanner {
+    /// The planner's id, as its metadata declares it: `provkey-planner`.
+    pub id: &'static str,
+    /// The component (a `wasm32-wasip2` release build), exporting
+    /// `provkey:plan/planner@0.1.0`.
+    pub bytes: &'static [u8],
+}
+
+/// The id of the planner `provkey plan` runs by default.
+pub const DEFAULT_PLANNER: &str = "provkey-planner";
+
+// `pub static STOCK_POLICIES: &[StockPolicy]` and `pub static STOCK_PLANNERS:
+// &[StockPlanner]`, sorted by id, written by build.rs.
 include!(concat!(env!("OUT_DIR"), "/gen.rs"));
 
 /// The stock policy with this id.
 pub fn find(id: &str) -> Option<&'static StockPolicy> {
     STOCK_POLICIES.iter().find(|policy| policy.id == id)
+}
+
+/// The stock planner with this id.
+pub fn find_planner(id: &str) -> Option<&'static StockPlanner> {
+    STOCK_PLANNERS.iter().find(|planner| planner.id == id)
 }
 
 #[cfg(test)]
@@ -37,5 +56,13 @@ mod tests {
         // The component binary header: magic, then version 0x0d and layer 1.
         assert_eq!(&immutable.bytes[..8], b"\0asm\x0d\0\x01\0");
         assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn embeds_the_stock_planner_apart_from_the_policies() {
+        let planner = find_planner(DEFAULT_PLANNER).unwrap();
+        assert_eq!(&planner.bytes[..8], b"\0asm\x0d\0\x01\0");
+        assert!(find(DEFAULT_PLANNER).is_none());
+        assert!(find_planner("immutable").is_none());
     }
 }

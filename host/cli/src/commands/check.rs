@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use provkey_plan::Plan;
 use provkey_runtime::{
     Limits, LoadedPolicy, PolicyError, PolicyOrigin, PolicyOutcome, Runtime, RuntimeError,
@@ -19,6 +19,10 @@ use crate::report::{self, CheckReport, PlanSummary};
 
 /// Plans larger than this are refused before parsing.
 const MAX_PLAN_BYTES: usize = 1 << 30;
+/// How much the deadline grows per MiB of plan (see `RuntimeArgs::build_for_input`).
+const DEADLINE_MS_PER_INPUT_MIB: u64 = 40;
+/// A guest's memory limit is at least this many times the plan's size, plus 64 MiB.
+const MEMORY_PER_INPUT_BYTE: usize = 4;
 /// Configuration files larger than this are refused.
 const MAX_CONFIG_BYTES: usize = 16 << 20;
 
@@ -34,18 +38,122 @@ pub struct CheckArgs {
     /// A policy's configuration, as `POLICY_ID=FILE.json` (repeatable).
     #[arg(long = "config", value_name = "POLICY_ID=FILE", value_parser = parse_config_arg)]
     pub configs: Vec<(String, PathBuf)>,
-    /// How to print the report.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// A report to write (repeatable): `FORMAT` prints it on standard output (at most
+    /// one), `FORMAT=FILE` writes it to FILE. Formats: text, json, sarif, junit,
+    /// markdown, github. Default: `text`.
+    #[arg(long = "format", value_name = "FORMAT[=FILE]", value_parser = parse_format_arg)]
+    pub formats: Vec<ReportTarget>,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
 
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+pub use crate::report::Format;
+
+/// Where one report goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTarget {
+    pub format: Format,
+    /// `None`: standard output.
+    pub path: Option<PathBuf>,
+}
+
+fn parse_format_arg(arg: &str) -> Result<ReportTarget, String> {
+    let (name, path) = match arg.split_once('=') {
+        Some((name, path)) => (name, Some(path)),
+        None => (arg, None),
+    };
+    let Some(format) = Format::parse(name) else {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        return Err(format!(
+            "`{name}` is not a report format (formats: {}; write one to a file with `FORMAT=FILE`)",
+            names.join(", ")
+        ));
+    };
+    match path {
+        Some("") => Err(format!("`{arg}` names no file after `=`")),
+        Some(path) => Ok(ReportTarget {
+            format,
+            path: Some(PathBuf::from(path)),
+        }),
+        None => Ok(ReportTarget { format, path: None }),
+    }
+}
+
+/// Refuses two reports on standard output or two reports in one file.
+fn check_targets(targets: &[ReportTarget]) -> CliResult<()> {
+    let stdout: Vec<&str> = targets
+        .iter()
+        .filter(|t| t.path.is_none())
+        .map(|t| t.format.name())
+        .collect();
+    if stdout.len() > 1 {
+        return Err(CliError::bad_input(anyhow!(
+            "{} reports would go to standard output (`{}`)",
+            stdout.len(),
+            stdout.join("`, `")
+        ))
+        .with_help("write all but one to files: `--format sarif=provkey.sarif`"));
+    }
+    for (i, target) in targets.iter().enumerate() {
+        if let Some(path) = &target.path
+            && targets[..i].iter().any(|t| t.path.as_ref() == Some(path))
+        {
+            return Err(CliError::bad_input(anyhow!(
+                "two reports would be written to `{}`",
+                path.display()
+            ))
+            .with_help("give each `--format FORMAT=FILE` its own file"));
+        }
+    }
+    Ok(())
+}
+
+/// Renders every report, writes the files (each to a temporary file beside it,
+/// renamed into place only once all are written) and then prints the one for
+/// standard output.
+fn write_reports(targets: &[ReportTarget], run: &CheckRun) -> CliResult<()> {
+    let write_error = |path: &Path, format: Format, err: &dyn std::fmt::Display| {
+        CliError::bad_input(anyhow!(
+            "cannot write the {} report to `{}`: {err}",
+            format.name(),
+            path.display()
+        ))
+        .with_help("check that the directory exists and is writable")
+    };
+    let mut pending = Vec::new();
+    for target in targets {
+        let Some(path) = &target.path else {
+            continue;
+        };
+        let bytes = report::render(target.format, &run.report, &run.plan)
+            .map_err(|err| write_error(path, target.format, &err))?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut file = tempfile::NamedTempFile::new_in(dir)
+            .map_err(|err| write_error(path, target.format, &err))?;
+        std::io::Write::write_all(&mut file, &bytes)
+            .and_then(|()| file.as_file().sync_all())
+            .map_err(|err| write_error(path, target.format, &err))?;
+        pending.push((file, path, target.format));
+    }
+    for (file, path, format) in pending {
+        file.persist(path)
+            .map_err(|err| write_error(path, format, &err.error))?;
+    }
+    if let Some(target) = targets.iter().find(|t| t.path.is_none()) {
+        let printed = match target.format {
+            Format::Text => report::text::print(&run.report, &run.plan),
+            format => report::render(format, &run.report, &run.plan).and_then(|bytes| {
+                let mut out = std::io::stdout().lock();
+                std::io::Write::write_all(&mut out, &bytes)?;
+                std::io::Write::flush(&mut out)
+            }),
+        };
+        printed.map_err(|err| CliError::bad_input(anyhow!("cannot write the report: {err}")))?;
+    }
+    Ok(())
 }
 
 /// Limits and cache settings shared by every command that runs guests.
@@ -70,14 +178,29 @@ pub struct RuntimeArgs {
 
 impl RuntimeArgs {
     pub fn build(&self) -> CliResult<Arc<Runtime>> {
+        self.build_for_input(0)
+    }
+
+    /// Like [`RuntimeArgs::build`], with the memory limit and the deadline grown for an
+    /// input of `input_bytes`: the limits stop runaway guests, and a large plan is
+    /// not one. Each guest holds its own copy of the plan, so memory grows with it.
+    pub fn build_for_input(&self, input_bytes: usize) -> CliResult<Arc<Runtime>> {
         if self.deadline_ms == 0 || self.memory_mib == 0 || self.output_mib == 0 {
             return Err(CliError::bad_input(anyhow!(
                 "`--deadline-ms`, `--memory-mib` and `--output-mib` must be greater than 0"
             )));
         }
+        let input_mib = u64::try_from(input_bytes >> 20).unwrap_or(u64::MAX);
         let limits = Limits {
-            deadline: Duration::from_millis(self.deadline_ms),
-            memory_bytes: self.memory_mib.saturating_mul(1 << 20),
+            deadline: Duration::from_millis(
+                self.deadline_ms
+                    .saturating_add(input_mib.saturating_mul(DEADLINE_MS_PER_INPUT_MIB)),
+            ),
+            memory_bytes: self.memory_mib.saturating_mul(1 << 20).max(
+                input_bytes
+                    .saturating_mul(MEMORY_PER_INPUT_BYTE)
+                    .saturating_add(64 << 20),
+            ),
             output_bytes: self.output_mib.saturating_mul(1 << 20),
             ..Limits::default()
         };
@@ -106,12 +229,16 @@ fn parse_config_arg(arg: &str) -> Result<(String, PathBuf), String> {
 }
 
 pub fn execute(args: CheckArgs) -> CliResult<Exit> {
+    let mut targets = args.formats.clone();
+    if targets.is_empty() {
+        targets.push(ReportTarget {
+            format: Format::Text,
+            path: None,
+        });
+    }
+    check_targets(&targets)?;
     let run = run_check(&args.plan, &args.policies, &args.configs, &args.runtime)?;
-    let printed = match args.format {
-        Format::Text => report::text::print(&run.report, &run.plan),
-        Format::Json => report::json::print(&run.report),
-    };
-    printed.map_err(|err| CliError::bad_input(anyhow!("cannot write the report: {err}")))?;
+    write_reports(&targets, &run)?;
     Ok(run.report.exit)
 }
 
@@ -140,9 +267,10 @@ pub fn run_check(
 ) -> CliResult<CheckRun> {
     let (plan, plan_bytes) = read_plan(plan_path)?;
     let configs = read_configs(config_args)?;
-    let runtime = runtime_args.build()?;
+    let runtime = runtime_args.build_for_input(plan_bytes.len())?;
     let (loaded, mut failed) = load_policies(&runtime, policies)?;
     check_config_ids(&configs, &loaded)?;
+    check_config_schemas(&configs, &loaded)?;
     let mut outcomes = provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs);
     outcomes.append(&mut failed);
     outcomes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -234,6 +362,82 @@ fn check_config_ids(configs: &BTreeMap<String, String>, loaded: &[LoadedPolicy])
         }
     }
     Ok(())
+}
+
+/// Validates each loaded policy's configuration (`{}` when none is given) against the
+/// JSON Schema its metadata declares, before any evaluation: a mismatch is bad input
+/// (exit 2) naming the policy and the field; a schema that does not compile is the
+/// policy's failure (exit 3).
+pub fn check_config_schemas(
+    configs: &BTreeMap<String, String>,
+    loaded: &[LoadedPolicy],
+) -> CliResult<()> {
+    for policy in loaded {
+        let id = &policy.metadata.id;
+        let Some(schema) = &policy.metadata.config_schema else {
+            continue;
+        };
+        let config = configs.get(id).map_or("{}", String::as_str);
+        validate_config(id, schema, config)?;
+    }
+    Ok(())
+}
+
+/// Validates one configuration (JSON text) against one schema (JSON text).
+pub fn validate_config(id: &str, schema: &str, config: &str) -> CliResult<()> {
+    let policy_failed = |error: anyhow::Error| CliError {
+        exit: Exit::PolicyFailed,
+        error,
+        help: Some("the policy's metadata is broken: report it to the policy's author".into()),
+    };
+    let schema: serde_json::Value = serde_json::from_str(schema).map_err(|err| {
+        policy_failed(anyhow!(
+            "policy `{id}` declares a configuration schema that is not JSON: {err}"
+        ))
+    })?;
+    let validator = jsonschema::validator_for(&schema).map_err(|err| {
+        policy_failed(anyhow!(
+            "policy `{id}` declares an invalid configuration schema: {err}"
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_str(config).map_err(|err| {
+        CliError::bad_input(anyhow!(
+            "the configuration of policy `{id}` is not JSON: {err}"
+        ))
+    })?;
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|err| {
+            let path = err.instance_path().to_string();
+            let field = path.strip_prefix('/').unwrap_or(&path).replace('/', ".");
+            if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+                err.kind()
+            {
+                let names: Vec<String> = unexpected
+                    .iter()
+                    .map(|name| match field.as_str() {
+                        "" => format!("`{name}`"),
+                        parent => format!("`{parent}.{name}`"),
+                    })
+                    .collect();
+                format!("unknown field {}", names.join(", "))
+            } else if field.is_empty() {
+                err.to_string()
+            } else {
+                format!("field `{field}`: {err}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::bad_input(anyhow!(
+        "the configuration of policy `{id}` does not match its schema: {}",
+        problems.join("; ")
+    ))
+    .with_help(format!(
+        "`provkey inspect {id}` prints the policy's configuration schema"
+    )))
 }
 
 /// Loads the stock set or the given components, in parallel. A component that cannot

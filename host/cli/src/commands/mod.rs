@@ -1,1 +1,10 @@
+pub mod approve;
+pub mod build;
 pub mod check;
+pub mod inspect;
+pub mod key;
+pub mod new;
+pub mod plan;
+pub mod seal;
+pub mod test;
+pub mod trust;
