@@ -86,6 +86,31 @@ impl Runtime {
             .load_or_compile(&self.engine, name, bytes, digest)
     }
 
+    /// Compiles (or loads from the cache) a component and links it for `world`,
+    /// shared by policies and planners: `typed` wraps the linked component in the
+    /// world's generated `...Pre` type, which checks its exports.
+    pub(crate) fn prepare<P>(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        world: &'static str,
+        typed: impl FnOnce(wasmtime::component::InstancePre<GuestState>) -> wasmtime::Result<P>,
+    ) -> Result<(blake3::Hash, CacheOutcome, P), RuntimeError> {
+        let digest = blake3::hash(bytes);
+        let (component, cache) = self.component(name, bytes, &digest)?;
+        let wrong_world = |source| RuntimeError::WrongWorld {
+            name: name.to_string(),
+            world,
+            source,
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(wrong_world)?;
+        let pre = typed(instance_pre).map_err(wrong_world)?;
+        Ok((digest, cache, pre))
+    }
+
     /// A fresh store for one evaluation, with its limits and deadline armed.
     pub(crate) fn new_store(&self) -> Store<GuestState> {
         let mut store = Store::new(&self.engine, GuestState::new(self.limits.memory_bytes));

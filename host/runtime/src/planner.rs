@@ -81,18 +81,7 @@ impl Runtime {
         origin: PolicyOrigin,
         bytes: &[u8],
     ) -> Result<LoadedPlanner, RuntimeError> {
-        let digest = blake3::hash(bytes);
-        let (component, cache) = self.component(name, bytes, &digest)?;
-        let wrong_world = |source| RuntimeError::WrongWorld {
-            name: name.to_string(),
-            world: "planner",
-            source,
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(wrong_world)?;
-        let pre = PlannerPre::new(instance_pre).map_err(wrong_world)?;
+        let (digest, cache, pre) = self.prepare(name, bytes, "planner", PlannerPre::new)?;
         let metadata = self
             .call_planner(&pre, |store, planner| {
                 planner.provkey_plan_planner_api().call_metadata(store)

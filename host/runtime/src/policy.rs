@@ -82,18 +82,7 @@ impl Runtime {
         origin: PolicyOrigin,
         bytes: &[u8],
     ) -> Result<LoadedPolicy, RuntimeError> {
-        let digest = blake3::hash(bytes);
-        let (component, cache) = self.component(name, bytes, &digest)?;
-        let wrong_world = |source| RuntimeError::WrongWorld {
-            name: name.to_string(),
-            world: "policy",
-            source,
-        };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(wrong_world)?;
-        let pre = PolicyPre::new(instance_pre).map_err(wrong_world)?;
+        let (digest, cache, pre) = self.prepare(name, bytes, "policy", PolicyPre::new)?;
         let metadata = self
             .call_policy(&pre, |store, policy| {
                 policy.provkey_plan_policy_api().call_metadata(store)
