@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short fuzzing run of each target (default 60 s each; FUZZ_SECONDS to change).
-# Needs a nightly toolchain and cargo-fuzz:
-#   rustup toolchain install nightly && cargo install cargo-fuzz
+# Needs cargo-fuzz (installed here when missing). libFuzzer's instrumentation needs
+# nightly flags: with no nightly toolchain, the pinned stable one is used with
+# RUSTC_BOOTSTRAP=1 (fine for a fuzzing build; never for a release).
 # Targets: minisig (the strict .minisig parser and trusted-comment grammar), manifest
 # (canonical JSON + manifest schema), trust_root. Invariant: no panic, and whatever is
 # accepted re-serializes byte for byte. Seeds come from a sealed bundle when one is given:
@@ -17,7 +18,14 @@ fi
 if [ -n "${2:-}" ]; then
     cp "$2" corpus/trust_root/ 2>/dev/null || true
 fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+if rustup toolchain list | grep -q '^nightly'; then
+    fuzz=(cargo +nightly fuzz)
+else
+    export RUSTC_BOOTSTRAP=1
+    fuzz=(cargo fuzz)
+fi
 for target in minisig manifest trust_root; do
     echo "== fuzz $target for ${seconds}s"
-    cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536
+    "${fuzz[@]}" run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536
 done

@@ -229,22 +229,14 @@ impl RawBundle {
             OpenError::HardLink(_) => OpenError::HardLink(shown.clone()),
             other => other,
         })?;
-        let mut hasher = blake3::Hasher::new();
         let mut kept = keep.then(Vec::new);
-        let mut reader = file.take(max + 1);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| io(&shown, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
+        let streamed = crate::digest::hash_stream(file, max, |chunk| {
             if let Some(kept) = kept.as_mut() {
-                kept.extend_from_slice(&buf[..n]);
+                kept.extend_from_slice(chunk);
             }
-            size += n as u64;
-        }
+        })
+        .map_err(|e| io(&shown, e))?;
+        let size = streamed.size;
         if size > max {
             return Err(OpenError::TooLarge {
                 name: shown,
@@ -253,7 +245,7 @@ impl RawBundle {
             });
         }
         Ok(Blob {
-            blake3: hasher.finalize().to_hex().to_string(),
+            blake3: streamed.blake3.to_hex().to_string(),
             size,
             bytes: kept,
         })
