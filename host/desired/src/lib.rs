@@ -51,9 +51,11 @@
 pub mod desired;
 pub mod digest;
 pub mod state;
+pub mod tree;
 
 pub use desired::{
     DESIRED_FORMAT, DESIRED_FORMAT_VERSION, Desired, DesiredError, DesiredResource, Kind,
 };
 pub use digest::{DigestError, config_digest, is_digest, tree_digest};
 pub use state::{STATE_FORMAT, STATE_FORMAT_VERSION, State, StateError, StateResource};
+pub use tree::{EntryKind, TreeEntry, TreeListing};

@@ -41,6 +41,11 @@ pub struct State {
     pub serial: u64,
     /// Every deployed resource, in any order (addresses unique).
     pub resources: Vec<StateResource>,
+    /// blake3 (64 lowercase hex digits) of the sealed manifest whose apply produced
+    /// this state; absent in the empty state. `provkey seal --state` names it as the
+    /// bundle's `previous_manifest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_manifest: Option<String>,
 }
 
 /// One deployed resource.
@@ -101,7 +106,16 @@ impl State {
             lineage: None,
             serial: 0,
             resources: Vec::new(),
+            applied_manifest: None,
         }
+    }
+
+    /// blake3 (64 lowercase hex digits) of the state's RFC 8785 canonical JSON: the
+    /// `base_state.blake3` a sealed bundle binds, independent of whitespace and key
+    /// order in the file.
+    pub fn content_blake3(&self) -> String {
+        let bytes = serde_json_canonicalizer::to_vec(self).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
     }
 
     /// Reads a state file. A missing, empty, truncated or invalid file is an error:
@@ -169,6 +183,15 @@ impl State {
             return Err(format!(
                 "unsupported `format_version` `{}` (supported: `{STATE_FORMAT_VERSION}`)",
                 self.format_version
+            ));
+        }
+        if let Some(m) = &self.applied_manifest
+            && !(m.len() == 64
+                && m.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            return Err(format!(
+                "`applied_manifest` `{m}` is not 64 lowercase hex digits"
             ));
         }
         if self.lineage.is_none() {

@@ -1,0 +1,176 @@
+//! `provkey-exec`: the executor. It verifies sealed plan bundles (with `provkey-core`)
+//! and applies them to a target directory by destroy-and-replace; it links no
+//! wasmtime and holds no secret key.
+//!
+//! The library API, for the `provkey-exec` binary and for commands built on it:
+//!
+//! * [`apply::apply`]`(bundle, trust, opts, target_dir) -> ApplyReport`;
+//! * [`drift::drift`]`(target_dir, now) -> DriftReport`;
+//! * [`read_state`]`(target_dir) -> Option<TargetState>` (the state `provkey plan
+//!   --state` reads is its `.state`), [`state_json`] for the file form;
+//! * [`audit::verify`] / [`verify_log`]`(target_dir)`;
+//! * [`trust_file::load_trust`] to read `--trust` the way the binary does.
+//!
+//! Modules by concept: [`target`] (the directory layout, one cap-std capability),
+//! [`store`] (content-addressed artifacts), [`release`] (read-only releases and
+//! atomic live pointers), [`state`] (the persistent state), [`fsio`] (durable
+//! writes), [`lock`], [`journal`] (the claim), [`audit`] (the hash-chained log),
+//! [`work`] (what a verified plan means on disk), [`apply`], [`drift`],
+//! [`failpoint`] (crash injection for tests).
+
+pub mod apply;
+pub mod audit;
+pub mod drift;
+pub mod failpoint;
+pub mod fsio;
+pub mod journal;
+pub mod lock;
+pub mod release;
+pub mod state;
+pub mod store;
+pub mod target;
+pub mod trust_file;
+pub mod work;
+
+use std::path::{Path, PathBuf};
+
+pub use apply::{AppliedStep, ApplyOptions, ApplyReport, apply};
+pub use drift::{Drift, DriftReport, drift};
+pub use state::TargetState;
+
+/// Exit codes of `provkey-exec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Accepted, applied, no drift, the log verifies.
+    Ok = 0,
+    /// Refused (the check is named), drift found, the log is broken, or an apply step
+    /// failed (the claim stays: re-run the same bundle).
+    Refused = 1,
+    /// Bad usage or unreadable arguments.
+    Usage = 2,
+    /// The trust root is refused.
+    Trust = 3,
+    /// Another executor holds the target's lock.
+    Locked = 4,
+}
+
+/// Everything that stops the executor.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Target(#[from] target::TargetError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("bundle `{}` {refused}", bundle.display())]
+    Refused {
+        bundle: PathBuf,
+        refused: provkey_core::verify::Refused,
+    },
+    #[error("target directory `{}` belongs to target `{owner}`, not `{asked}`", dir.display())]
+    WrongTarget {
+        dir: PathBuf,
+        owner: String,
+        asked: String,
+    },
+    #[error(
+        "target `{}` has an unfinished apply of manifest `{manifest}` (sequence {sequence}); \
+         another bundle is refused until it is finished",
+        dir.display()
+    )]
+    Unfinished {
+        dir: PathBuf,
+        manifest: String,
+        sequence: u64,
+    },
+    #[error("apply of manifest `{manifest}` to `{}` failed at step `{step}`: {detail}", dir.display())]
+    Failed {
+        dir: PathBuf,
+        manifest: String,
+        step: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    State(#[from] state::StateFileError),
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    #[error("target directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ExecError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            ExecError::Target(_) | ExecError::WrongTarget { .. } => Exit::Usage,
+            ExecError::Lock(lock::LockError::Locked { .. }) => Exit::Locked,
+            _ => Exit::Refused,
+        }
+    }
+
+    /// What to do about it.
+    pub fn help(&self) -> String {
+        match self {
+            ExecError::Target(_) => {
+                "give `--target-dir` a plain directory (not a symbolic link), created by \
+                 `provkey-exec apply`"
+                    .into()
+            }
+            ExecError::Lock(lock::LockError::Locked { .. }) => {
+                "another executor is applying to this target: wait for it to finish and \
+                 retry (the lock is released when its process exits)"
+                    .into()
+            }
+            ExecError::Lock(_) | ExecError::Io(_) => {
+                "check the target directory's permissions and free space".into()
+            }
+            ExecError::Refused { .. } => {
+                "do not apply this bundle: plan against the current state (`provkey-exec \
+                 state`), then check and seal again with `provkey seal`"
+                    .into()
+            }
+            ExecError::WrongTarget { owner, .. } => format!(
+                "apply bundles for `{owner}` to this directory, or use another `--target-dir`"
+            ),
+            ExecError::Unfinished { .. } => {
+                "re-run `provkey-exec apply` with the bundle of that manifest to finish it; \
+                 then apply this one"
+                    .into()
+            }
+            ExecError::Failed { .. } => {
+                "fix the cause, then re-run the same bundle: the apply resumes where it \
+                 stopped"
+                    .into()
+            }
+            ExecError::State(_) => {
+                "the state file is damaged: restore `state.json` from a backup of the \
+                 target; it is never taken as \"nothing deployed\""
+                    .into()
+            }
+            ExecError::Journal(_) => {
+                "the claim journal is damaged: inspect `journal.json` and the audit log".into()
+            }
+            ExecError::Audit(_) => "inspect `audit.log` with `provkey-exec log --verify`".into(),
+        }
+    }
+}
+
+/// The executor's state of `target_dir` (`None` for a target never deployed). Reads
+/// only; a damaged state file is an error.
+pub fn read_state(target_dir: &Path) -> Result<Option<TargetState>, ExecError> {
+    let target = target::Target::open(target_dir, false)?;
+    Ok(state::load(&fsio::DirFs(&target.root))?)
+}
+
+/// The state as `provkey plan --state` and `provkey seal --state` read it.
+pub fn state_json(state: &provkey_desired::State) -> String {
+    let mut text = state.to_json();
+    text.push('\n');
+    text
+}
+
+/// Reads and verifies the audit log of `target_dir`.
+pub fn verify_log(target_dir: &Path) -> Result<audit::Verified, ExecError> {
+    let target = target::Target::open(target_dir, false)?;
+    Ok(audit::verify(&target.root)?)
+}
