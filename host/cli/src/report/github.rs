@@ -17,7 +17,7 @@ pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
     let file = report.plan.path.as_str();
     for line in &report.findings {
         let f = &line.finding;
-        let command = match Level::of(f) {
+        let command = match Level::of_line(line) {
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Note => "notice",
@@ -44,6 +44,13 @@ pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
         if let Some(help) = &f.remediation {
             message.push_str(&format!("\nhelp: {}", sanitize(help)));
         }
+        if let Some(exception) = &line.exception {
+            message.push_str(&format!(
+                "\n{}: {}",
+                exception.status.as_str(),
+                sanitize(&exception.describe())
+            ));
+        }
         command_line(out, command, &properties, &message)?;
     }
     for policy in &report.policies {
@@ -61,6 +68,31 @@ pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
                 )),
             )?;
         }
+    }
+    for waiver in report.waivers.iter().filter(|w| w.status == "expired") {
+        command_line(
+            out,
+            "warning",
+            &[
+                ("file", file.to_string()),
+                (
+                    "title",
+                    sanitize(&format!(
+                        "expired waiver for {}/{}",
+                        waiver.policy, waiver.rule
+                    )),
+                ),
+            ],
+            &sanitize(&format!(
+                "the waiver of {} for {}/{} on `{}` expired on {} and no longer applies: {}",
+                waiver.owner,
+                waiver.policy,
+                waiver.rule,
+                waiver.address,
+                waiver.expires,
+                waiver.reason
+            )),
+        )?;
     }
     let s = &report.summary;
     writeln!(

@@ -5,7 +5,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{CheckReport, FindingLine, PlanSummary, PolicyLine, REPORT_VERSION, Summary};
+use super::{
+    CheckReport, FindingLine, PlanSummary, PolicyLine, REPORT_VERSION, Summary, WaiverLine,
+};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -16,6 +18,8 @@ struct JsonReport<'a> {
     policies: &'a [PolicyLine],
     findings: &'a [FindingLine],
     summary: &'a Summary,
+    #[serde(skip_serializing_if = "<[WaiverLine]>::is_empty")]
+    waivers: &'a [WaiverLine],
 }
 
 pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
@@ -27,6 +31,7 @@ pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
         policies: &report.policies,
         findings: &report.findings,
         summary: &report.summary,
+        waivers: &report.waivers,
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)

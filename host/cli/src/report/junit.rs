@@ -92,10 +92,7 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut dyn Write) -> std::io:
 }
 
 fn case(policy: &str, rule: &str, target: &str, findings: &[&FindingLine]) -> TestCase {
-    let mandatory: Vec<&&FindingLine> = findings
-        .iter()
-        .filter(|f| f.finding.enforcement.is_mandatory())
-        .collect();
+    let mandatory: Vec<&&FindingLine> = findings.iter().filter(|f| f.fails()).collect();
     let describe = |f: &FindingLine| {
         let mut text = format!(
             "[{} {}] {}",
@@ -108,6 +105,13 @@ fn case(policy: &str, rule: &str, target: &str, findings: &[&FindingLine]) -> Te
         }
         if let Some(help) = &f.finding.remediation {
             text.push_str(&format!("\nhelp: {help}"));
+        }
+        if let Some(exception) = &f.exception {
+            text.push_str(&format!(
+                "\n{}: {}",
+                exception.status.as_str(),
+                exception.describe()
+            ));
         }
         text
     };
@@ -126,7 +130,7 @@ fn case(policy: &str, rule: &str, target: &str, findings: &[&FindingLine]) -> Te
     case.set_classname(policy);
     let advisory: Vec<String> = findings
         .iter()
-        .filter(|f| !f.finding.enforcement.is_mandatory())
+        .filter(|f| !f.fails())
         .map(|f| describe(f))
         .collect();
     if !advisory.is_empty() {

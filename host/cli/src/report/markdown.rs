@@ -105,6 +105,14 @@ fn render(report: &CheckReport, plan: &Plan) -> String {
             if let Some(help) = &f.remediation {
                 let _ = writeln!(md, "  *help:* {}", escape(help));
             }
+            if let Some(exception) = &line.exception {
+                let _ = writeln!(
+                    md,
+                    "  *{}:* {}",
+                    exception.status.as_str(),
+                    escape(&exception.describe())
+                );
+            }
             shown += 1;
         }
         if shown < report.findings.len() {
@@ -112,6 +120,27 @@ fn render(report: &CheckReport, plan: &Plan) -> String {
                 md,
                 "\n*…and {} more finding(s): see the full report.*",
                 report.findings.len() - shown
+            );
+        }
+        md.push('\n');
+    }
+
+    if !report.waivers.is_empty() {
+        let _ = writeln!(
+            md,
+            "### Waivers and overrides\n\n| Kind | Policy/rule | Address | Owner | Expires | Status | Findings |\n| --- | --- | --- | --- | --- | --- | ---: |"
+        );
+        for w in &report.waivers {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                w.kind,
+                code(&format!("{}/{}", w.policy, w.rule)),
+                code(&w.address),
+                escape(&w.owner),
+                w.expires,
+                w.status,
+                w.findings
             );
         }
         md.push('\n');

@@ -20,6 +20,7 @@ use provkey_runtime::{PolicyOrigin, PolicyOutcome};
 use serde::Serialize;
 
 use crate::exit::Exit;
+use crate::policy_set::review::{ExceptionNote, ExceptionStatus, Review};
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -201,14 +202,57 @@ pub struct FindingLine {
     pub policy: String,
     #[serde(flatten)]
     pub finding: Finding,
+    /// The waiver or override that matched it (absent when none did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionNote>,
+}
+
+impl FindingLine {
+    /// Whether a waiver or an approver's override takes it out of the verdict.
+    pub fn excepted(&self) -> bool {
+        self.exception.as_ref().is_some_and(|e| e.status.applies())
+    }
+
+    /// Whether it fails the check: mandatory and not excepted.
+    pub fn fails(&self) -> bool {
+        self.finding.enforcement.is_mandatory() && !self.excepted()
+    }
 }
 
 #[derive(Debug, Serialize, Default)]
 pub struct Summary {
+    /// Hard- and soft-mandatory findings that count (not waived or overridden).
     pub hard_mandatory: usize,
     pub soft_mandatory: usize,
     pub advisory: usize,
     pub failed_policies: usize,
+    /// Findings waived by a signed waiver.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub waived: usize,
+    /// Soft-mandatory findings overridden by an approver.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub overridden: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A waiver or override given to the check, and what became of it.
+#[derive(Debug, Serialize)]
+pub struct WaiverLine {
+    pub kind: &'static str,
+    pub policy: String,
+    pub rule: String,
+    pub address: String,
+    pub owner: String,
+    pub reason: String,
+    pub expires: String,
+    pub approver: String,
+    /// `applied`, `expired` (matched findings it no longer waives, or none), `unused`.
+    pub status: &'static str,
+    /// The findings it waived (or, expired, would have).
+    pub findings: usize,
 }
 
 #[derive(Debug)]
@@ -217,11 +261,26 @@ pub struct CheckReport {
     pub policies: Vec<PolicyLine>,
     pub findings: Vec<FindingLine>,
     pub summary: Summary,
+    /// The waivers and overrides given, with what became of each.
+    pub waivers: Vec<WaiverLine>,
     pub exit: Exit,
 }
 
 impl CheckReport {
+    #[allow(dead_code, reason = "kept for commands that check without a review")]
     pub fn new(plan_summary: PlanSummary, plan: &Plan, outcomes: &[PolicyOutcome]) -> Self {
+        Self::reviewed(plan_summary, plan, outcomes, &Review::default())
+    }
+
+    /// The report with the review's enforcement levels, waivers and overrides applied.
+    pub fn reviewed(
+        plan_summary: PlanSummary,
+        plan: &Plan,
+        outcomes: &[PolicyOutcome],
+        review: &Review,
+    ) -> Self {
+        let mut used = vec![0usize; review.exceptions.len()];
+        let mut expired_hits = vec![0usize; review.exceptions.len()];
         let redactor = redact::Redactor::from_plan(plan);
         let mut policies = Vec::new();
         let mut findings = Vec::new();
@@ -235,16 +294,29 @@ impl CheckReport {
             let (status, failure, count) = match &outcome.result {
                 Ok(found) => {
                     for finding in found {
-                        match finding.enforcement {
-                            Enforcement::HardMandatory => summary.hard_mandatory += 1,
-                            Enforcement::SoftMandatory => summary.soft_mandatory += 1,
-                            Enforcement::Advisory => summary.advisory += 1,
-                        }
                         let mut finding = finding.clone();
+                        let exception = review.apply(&outcome.id, &mut finding);
+                        match exception.as_ref().map(|e| e.status) {
+                            Some(ExceptionStatus::Waived) => summary.waived += 1,
+                            Some(ExceptionStatus::Overridden) => summary.overridden += 1,
+                            _ => match finding.enforcement {
+                                Enforcement::HardMandatory => summary.hard_mandatory += 1,
+                                Enforcement::SoftMandatory => summary.soft_mandatory += 1,
+                                Enforcement::Advisory => summary.advisory += 1,
+                            },
+                        }
+                        if let Some(e) = &exception {
+                            match e.status {
+                                ExceptionStatus::Expired => expired_hits[e.index] += 1,
+                                status if status.applies() => used[e.index] += 1,
+                                _ => {}
+                            }
+                        }
                         redact_finding(&redactor, plan, &mut finding);
                         findings.push(FindingLine {
                             policy: outcome.id.clone(),
                             finding,
+                            exception,
                         });
                     }
                     ("ok", None, found.len())
@@ -276,7 +348,15 @@ impl CheckReport {
                 rules: outcome
                     .metadata
                     .as_ref()
-                    .map(|m| m.rules.clone())
+                    .map(|m| {
+                        m.rules
+                            .iter()
+                            .map(|r| RuleInfo {
+                                enforcement: review.rule_level(&outcome.id, &r.id, r.enforcement),
+                                ..r.clone()
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -310,11 +390,38 @@ impl CheckReport {
         } else {
             Exit::Pass
         };
+        let waivers = review
+            .exceptions
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let expired = e.expired(review.today);
+                WaiverLine {
+                    kind: e.kind.as_str(),
+                    policy: e.policy.clone(),
+                    rule: e.rule.clone(),
+                    address: redactor.redact(&e.address).into_owned(),
+                    owner: e.owner.clone(),
+                    reason: redactor.redact(&e.reason).into_owned(),
+                    expires: e.expires.to_string(),
+                    approver: e.approver.clone(),
+                    status: if expired {
+                        "expired"
+                    } else if used[i] > 0 {
+                        "applied"
+                    } else {
+                        "unused"
+                    },
+                    findings: if expired { expired_hits[i] } else { used[i] },
+                }
+            })
+            .collect();
         CheckReport {
             plan: plan_summary,
             policies,
             findings,
             summary,
+            waivers,
             exit,
         }
     }
@@ -381,6 +488,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// A waived or overridden finding is a note: it is shown, and fails nothing.
+    pub fn of_line(line: &FindingLine) -> Level {
+        if line.excepted() {
+            Level::Note
+        } else {
+            Level::of(&line.finding)
+        }
+    }
+
     pub fn of(finding: &Finding) -> Level {
         if finding.enforcement.is_mandatory() {
             Level::Error

@@ -13,6 +13,8 @@
 //!   attribute) lets code scanning track a finding across runs.
 //! - A policy that failed is a tool execution notification (level `error`) and
 //!   makes `executionSuccessful` false.
+//! - A waived or overridden finding is a `note` with an accepted external
+//!   suppression whose justification names the waiver; its level is in `properties`.
 //! - Nothing depends on time or on the machine beyond the plan path as given, so
 //!   the same check gives the same file.
 
@@ -24,7 +26,8 @@ use serde_json::{Value, json};
 use serde_sarif::sarif::{
     ArtifactLocation, Invocation, Location, LogicalLocation, Message, MultiformatMessageString,
     Notification, PhysicalLocation, PropertyBag, Region, ReportingConfiguration,
-    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
+    ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Suppression, Tool,
+    ToolComponent,
 };
 
 use super::{CheckReport, Level};
@@ -223,7 +226,24 @@ fn build(report: &CheckReport) -> Sarif {
         .to_string();
         let mut fingerprints = BTreeMap::new();
         fingerprints.insert(FINGERPRINT.to_string(), fingerprint);
-        let level = match Level::of(f) {
+        if let Some(exception) = &line.exception {
+            props.insert("exception".to_string(), json!(exception.describe()));
+        }
+        let suppressions = line.excepted().then(|| {
+            let justification = line
+                .exception
+                .as_ref()
+                .map(|e| sentence(&e.describe()))
+                .unwrap_or_default();
+            vec![
+                Suppression::builder()
+                    .kind(json!("external"))
+                    .status(json!("accepted"))
+                    .justification(justification)
+                    .build(),
+            ]
+        });
+        let level = match Level::of_line(line) {
             Level::Error => ResultLevel::Error,
             Level::Warning => ResultLevel::Warning,
             Level::Note => ResultLevel::Note,
@@ -239,6 +259,7 @@ fn build(report: &CheckReport) -> Sarif {
                 .message(Message::builder().text(text).build())
                 .locations(vec![result_location])
                 .partial_fingerprints(fingerprints)
+                .opt_suppressions(suppressions)
                 .properties(properties(props, Vec::new()))
                 .build(),
         );

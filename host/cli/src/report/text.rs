@@ -90,6 +90,15 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
         if let Some(help) = &f.remediation {
             writeln!(out, "    {DIM}help:{DIM:#} {}", sanitize(help))?;
         }
+        if let Some(exception) = &line.exception {
+            let style = if line.excepted() { GREEN } else { YELLOW };
+            writeln!(
+                out,
+                "    {style}{}:{style:#} {}",
+                exception.status.as_str(),
+                sanitize(&exception.describe())
+            )?;
+        }
     }
 
     writeln!(out)?;
@@ -115,14 +124,46 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
         }
     }
 
+    if !report.waivers.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{BOLD}waivers and overrides{BOLD:#}")?;
+        for w in &report.waivers {
+            let style = match w.status {
+                "applied" => GREEN,
+                "expired" => YELLOW,
+                _ => DIM,
+            };
+            writeln!(
+                out,
+                "  {style}{:<7}{style:#} {} {}/{} on `{}` (owner {}, expires {}, {} finding{}): {}",
+                w.status,
+                w.kind,
+                sanitize(&w.policy),
+                sanitize(&w.rule),
+                sanitize(&w.address),
+                sanitize(&w.owner),
+                w.expires,
+                w.findings,
+                if w.findings == 1 { "" } else { "s" },
+                sanitize(&w.reason),
+            )?;
+        }
+    }
+
     let s = &report.summary;
-    let counts = format!(
+    let mut counts = format!(
         "{} hard-mandatory, {} soft-mandatory, {} advisory finding{}",
         s.hard_mandatory,
         s.soft_mandatory,
         s.advisory,
         if s.advisory == 1 { "" } else { "s" }
     );
+    if s.waived + s.overridden > 0 {
+        counts.push_str(&format!(
+            ", {} waived, {} overridden",
+            s.waived, s.overridden
+        ));
+    }
     writeln!(out)?;
     match report.verdict() {
         "pass" => writeln!(out, "{GREEN}PASS{GREEN:#}: {counts}")?,
