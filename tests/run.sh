@@ -12,6 +12,13 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v minisign >/dev/null || missing+=(minisign)
 command -v b3sum >/dev/null || missing+=(b3sum)
+# C policies (tests/all/conformance.rs, tests/all/polyglot.rs): clang, wasm-ld,
+# wasi-libc and compiler-rt's wasm32 builtins, by their Debian 12 package names
+# (clang 14; checked with `apt-cache policy`). Checked per package: a machine with
+# clang but without wasi-libc must still get it.
+for pkg in clang lld wasi-libc libclang-rt-dev-wasm32; do
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == *"ok installed" ]] || missing+=("$pkg")
+done
 if ((${#missing[@]})); then
     echo "== installing ${missing[*]} (Debian)"
     apt-get update && apt-get install -y --no-install-recommends "${missing[@]}"
@@ -29,7 +36,9 @@ tests/tools/.venv/bin/pip install --quiet -r tests/tools/requirements.txt
 echo "== guest toolchains (tests/all/conformance.rs, tests/all/polyglot.rs)"
 # Python policies: componentize-py (PyPI). JavaScript policies: componentize-js
 # (npm, pinned by guest-sdk/js/package-lock.json, in guest-sdk/js/node_modules,
-# where `provkey build` finds it).
+# where `provkey build` finds it). C policies: the Debian packages above; no
+# wit-bindgen or wasm-tools CLI (the bindings are checked in, the component is
+# made in-process).
 command -v componentize-py >/dev/null || python3 -m pip install --quiet componentize-py==0.25.1
 npm ci --prefix guest-sdk/js --no-audit --no-fund
 

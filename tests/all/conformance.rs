@@ -1,10 +1,10 @@
-//! The same policy (`required-tags`) in Rust (the stock one), Python and
-//! JavaScript gives the same findings on every shared Terraform plan.
+//! The same policy (`required-tags`) in Rust (the stock one), Python, JavaScript
+//! and C gives the same findings on every shared Terraform plan.
 //!
-//! The Python and JavaScript ports (tests/polyglot/required-tags/) are built from
-//! source with `provkey build`, so this test needs componentize-py and Node.js with
-//! componentize-js (`.ci/run` installs them); a missing tool fails the test with
-//! provkey's own message saying how to install it.
+//! The Python, JavaScript and C ports (tests/polyglot/required-tags/) are built
+//! from source with `provkey build`, so this test needs componentize-py, Node.js
+//! with componentize-js, and clang with wasi-libc (`tests/run.sh` installs them); a
+//! missing tool fails the test with provkey's own message saying how to install it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -30,11 +30,11 @@ fn build(lang: &str) -> PathBuf {
     output
 }
 
-/// The python and js ports, built once (in parallel) for all tests of this module.
+/// The python, js and c ports, built once (in parallel) for all tests of this module.
 pub fn ports() -> &'static [(String, PathBuf)] {
     static PORTS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     PORTS.get_or_init(|| {
-        let handles: Vec<_> = ["python", "js"]
+        let handles: Vec<_> = ["python", "js", "c"]
             .into_iter()
             .map(|lang| std::thread::spawn(move || (lang.to_string(), build(lang))))
             .collect();

@@ -60,11 +60,14 @@ fn template_round_trip(lang: &str) {
     assert_eq!(created.code, 0, "{created:?}");
     assert!(created.stdout.contains("provkey build"), "{created:?}");
 
-    let tests = run(&mut native_tests(lang, &dir));
-    assert_eq!(
-        tests.code, 0,
-        "the {lang} template's own tests fail:\n{tests:?}"
-    );
+    // C policies are tested with `provkey test` on their cases, after the build.
+    if lang != "c" {
+        let tests = run(&mut native_tests(lang, &dir));
+        assert_eq!(
+            tests.code, 0,
+            "the {lang} template's own tests fail:\n{tests:?}"
+        );
+    }
 
     let output = dir.join("build/policy.wasm");
     let built = run(provkey()
@@ -76,6 +79,15 @@ fn template_round_trip(lang: &str) {
         "cannot build the {lang} template:\n{built:?}"
     );
     assert!(output.is_file(), "{built:?}");
+    if lang == "c" {
+        let tests = run(provkey().arg("test").arg(&dir));
+        assert_eq!(tests.code, 0, "the C template's own cases fail:\n{tests:?}");
+        assert!(
+            tests.stdout.contains("2 passed, 0 failed")
+                && tests.stdout.contains("every rule is exercised"),
+            "{tests:?}"
+        );
+    }
 
     let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
     let checked = run(provkey()
@@ -120,6 +132,131 @@ fn js_template_builds_tests_and_checks() {
 #[test]
 fn rust_template_builds_tests_and_checks() {
     template_round_trip("rust");
+}
+
+#[test]
+fn c_template_builds_tests_and_checks() {
+    template_round_trip("c");
+}
+
+/// The checked-in wit-bindgen C bindings (guest-sdk/c/bindings/) are exactly what
+/// the generator of the `wit-bindgen` 0.61.0 CLI makes of `wit/plan@0.1.0`
+/// (`wit-bindgen c --world policy --rename-world provkey_wit --no-object-file`).
+#[test]
+fn c_bindings_are_what_wit_bindgen_generates() {
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(support::repo("wit/plan@0.1.0")).unwrap();
+    let world = resolve.select_world(&[package], Some("policy")).unwrap();
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts {
+        rename_world: Some("provkey_wit".to_string()),
+        no_object_file: true,
+        ..Default::default()
+    }
+    .build()
+    .generate(&mut resolve, world, &mut files)
+    .unwrap();
+    let mut names = Vec::new();
+    for (name, generated) in files.iter() {
+        let path = support::repo(&format!("guest-sdk/c/bindings/{name}"));
+        let checked_in = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "`{}` is not what wit-bindgen generates: run guest-sdk/c/regenerate-bindings.sh",
+            path.display()
+        );
+        names.push(name.to_string());
+    }
+    assert_eq!(names, ["provkey_wit.c", "provkey_wit.h"]);
+}
+
+/// The C SDK as a policy sees it (tests/polyglot/c-sdk-probe): unknown and sensitive
+/// values, JSON Pointer escapes, display forms, configuration errors, undeclared
+/// rules; pinned by the probe's own cases.
+#[test]
+fn the_c_sdk_passes_its_probe_cases() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let output = out_dir.path().join("probe.wasm");
+    let source = support::repo("tests/polyglot/c-sdk-probe");
+    let built = run(provkey().arg("build").arg(&source).arg("-o").arg(&output));
+    assert_eq!(built.code, 0, "{built:?}");
+    let tests = run(provkey()
+        .arg("test")
+        .arg(&source)
+        .arg("--policy")
+        .arg(&output));
+    assert_eq!(tests.code, 0, "{tests:?}");
+    assert!(tests.stdout.contains("4 passed, 0 failed"), "{tests:?}");
+}
+
+/// A PATH holding only links to these tools of /usr/bin, for the missing-tool tests.
+fn path_with(dir: &Path, tools: &[&str]) -> std::ffi::OsString {
+    for tool in tools {
+        std::os::unix::fs::symlink(Path::new("/usr/bin").join(tool), dir.join(tool)).unwrap();
+    }
+    dir.as_os_str().to_os_string()
+}
+
+#[test]
+fn c_build_names_the_missing_tool_and_its_package() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("p");
+    let out = run(provkey()
+        .args(["new", "policy", "p", "--lang", "c", "--path"])
+        .arg(&dir));
+    assert_eq!(out.code, 0, "{out:?}");
+    let expect = |out: &support::Run, what: &str, package: &str| {
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(
+            out.stderr
+                .contains(&format!("error: {what} is not installed"))
+                && out.stderr.contains(&format!(
+                    "help: install it with `apt-get install {package}`"
+                ))
+                && out
+                    .stderr
+                    .contains("`apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`"),
+            "{out:?}"
+        );
+        assert!(!dir.join("build/policy.wasm").exists());
+    };
+    // No clang at all.
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(provkey()
+        .arg("build")
+        .arg(&dir)
+        .env("PATH", empty.path())
+        .env_remove("PROVKEY_CLANG"));
+    expect(&out, "`clang` (the C compiler)", "clang");
+    // clang, but no wasm-ld beside it or on PATH.
+    let only_clang = tempfile::tempdir().unwrap();
+    let out = run(provkey()
+        .arg("build")
+        .arg(&dir)
+        .env("PATH", path_with(only_clang.path(), &["clang"]))
+        .env_remove("PROVKEY_CLANG"));
+    expect(&out, "`wasm-ld` (the WebAssembly linker)", "lld");
+    // clang and wasm-ld, but a sysroot without wasi-libc's headers.
+    let wrapper = parent.path().join("clang-without-wasi-libc");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nexec clang --sysroot=/nonexistent \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = run(provkey()
+        .arg("build")
+        .arg(&dir)
+        .env("PROVKEY_CLANG", &wrapper));
+    expect(
+        &out,
+        "wasi-libc (the C library for `wasm32-wasi`)",
+        "wasi-libc",
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! `provkey build DIR`: builds a policy project (Rust, Python or JavaScript) into a
-//! component, with the language's own toolchain.
+//! `provkey build DIR`: builds a policy project (Rust, Python, JavaScript or C)
+//! into a component, with the language's own toolchain.
 //!
 //! The language is read from the project's files: `Cargo.toml` (Rust), `app.py`
-//! (Python, componentize-py), `policy.js` (JavaScript, componentize-js). The WIT
+//! (Python, componentize-py), `policy.js` (JavaScript, componentize-js),
+//! `policy.c` (C, clang with wasi-libc: see `build/c.rs`). The WIT
 //! contract and the Python and JavaScript SDKs are embedded in the binary and
 //! written to a temporary directory for the build, so a project only needs its own
 //! sources (a vendored copy of the SDK in the project wins over the embedded one).
@@ -14,6 +15,8 @@ use anyhow::{Context as _, anyhow};
 use clap::{Args, ValueEnum};
 
 use crate::exit::{CliError, CliResult, Exit};
+
+mod c;
 
 /// The WIT contract every policy is built against.
 pub const WIT_FILES: [(&str, &str); 2] = [
@@ -57,6 +60,7 @@ pub enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 impl Lang {
@@ -66,11 +70,12 @@ impl Lang {
             Lang::Rust => "Cargo.toml",
             Lang::Python => "app.py",
             Lang::Js => "policy.js",
+            Lang::C => "policy.c",
         }
     }
 
     fn detect(dir: &Path) -> Option<Lang> {
-        [Lang::Rust, Lang::Python, Lang::Js]
+        [Lang::Rust, Lang::Python, Lang::Js, Lang::C]
             .into_iter()
             .find(|lang| dir.join(lang.marker()).is_file())
     }
@@ -96,10 +101,10 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
         Some(lang) => lang,
         None => {
             return Err(CliError::bad_input(anyhow!(
-                "`{}` is not a policy project: it has no `Cargo.toml`, `app.py` or `policy.js`",
+                "`{}` is not a policy project: it has no `Cargo.toml`, `app.py`, `policy.js` or `policy.c`",
                 dir.display()
             ))
-            .with_help("run `provkey new policy NAME --lang rust|python|js` to make one"));
+            .with_help("run `provkey new policy NAME --lang rust|python|js|c` to make one"));
         }
     };
     let output = output.map_or_else(|| dir.join("build").join("policy.wasm"), Path::to_path_buf);
@@ -126,6 +131,7 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
         Lang::Rust => build_rust(dir, &partial)?,
         Lang::Python => build_python(dir, scratch.path(), &wit, &partial)?,
         Lang::Js => build_js(dir, scratch.path(), &wit, &partial)?,
+        Lang::C => c::build_c(dir, scratch.path(), &wit, &partial)?,
     }
     let bytes = std::fs::read(&partial)
         .with_context(|| format!("the build wrote no `{}`", partial.display()))

@@ -1,10 +1,11 @@
-//! `provkey new policy NAME --lang rust|python|js`: writes a policy project that
+//! `provkey new policy NAME --lang rust|python|js|c`: writes a policy project that
 //! builds (`provkey build`) and passes its own tests as generated.
 //!
 //! The templates are the files under `guest-sdk/templates/`, embedded in the
 //! binary; `{{name}}` becomes the policy's id. Python and JavaScript projects get
 //! a copy of their SDK (`provkey_policy.py`, `provkey.js`), so that their native
-//! tests run with nothing else installed.
+//! tests run with nothing else installed. C projects are tested with `provkey
+//! test` on their `tests/cases/`.
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,44 @@ fn template(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("provkey.js", JS_SDK),
             ("fixtures/plan.json", PLAN_FIXTURE),
         ],
+        Lang::C => vec![
+            (
+                "policy.c",
+                include_str!("../../../../guest-sdk/templates/c/policy.c"),
+            ),
+            (
+                ".gitignore",
+                include_str!("../../../../guest-sdk/templates/c/gitignore"),
+            ),
+            (
+                "tests/cases/public-and-unknown/plan.json",
+                include_str!(
+                    "../../../../guest-sdk/templates/c/tests/cases/public-and-unknown/plan.json"
+                ),
+            ),
+            (
+                "tests/cases/public-and-unknown/expected.json",
+                include_str!(
+                    "../../../../guest-sdk/templates/c/tests/cases/public-and-unknown/expected.json"
+                ),
+            ),
+            (
+                "tests/cases/bad-config/plan.json",
+                include_str!("../../../../guest-sdk/templates/c/tests/cases/bad-config/plan.json"),
+            ),
+            (
+                "tests/cases/bad-config/config.json",
+                include_str!(
+                    "../../../../guest-sdk/templates/c/tests/cases/bad-config/config.json"
+                ),
+            ),
+            (
+                "tests/cases/bad-config/expected.json",
+                include_str!(
+                    "../../../../guest-sdk/templates/c/tests/cases/bad-config/expected.json"
+                ),
+            ),
+        ],
     }
 }
 
@@ -121,6 +160,7 @@ fn lang_name(lang: Lang) -> &'static str {
         Lang::Rust => "Rust",
         Lang::Python => "Python",
         Lang::Js => "JavaScript",
+        Lang::C => "C",
     }
 }
 
