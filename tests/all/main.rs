@@ -10,6 +10,7 @@
 
 mod support;
 
+mod apply;
 mod attacks;
 mod bad_input;
 mod bundle_support;
@@ -19,9 +20,11 @@ mod conformance;
 mod hostile;
 mod interop;
 mod planning;
+mod policy_sets;
 mod policy_test_cmd;
 mod polyglot;
 mod real_plans;
 mod reports;
+mod rollback;
 mod seal;
 mod stock_library;

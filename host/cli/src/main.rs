@@ -5,6 +5,7 @@
 
 mod commands;
 mod exit;
+mod policy_set;
 mod report;
 mod text;
 
@@ -46,6 +47,20 @@ enum Command {
     Seal(Box<commands::seal::SealArgs>),
     /// Add an approver's signature to a sealed bundle.
     Approve(commands::approve::ApproveArgs),
+    /// Resolve the policy set file (`provkey.toml`) and write `provkey.lock`.
+    Lock(commands::lock::LockArgs),
+    /// Publish a signed policy set; override a soft-mandatory rule on one plan.
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
+    /// Sign a waivers file with an approver key.
+    #[command(subcommand)]
+    Waiver(commands::waiver::WaiverCommand),
+    /// Re-run the sealed policies of bundles and compare with their manifests.
+    Replay(commands::replay::ReplayArgs),
+    /// Redeploy the desired state of an earlier bundle: a fresh plan, check and seal.
+    Rollback(Box<commands::rollback::RollbackArgs>),
+    /// Run the whole cycle on the shipped example: plan, check, seal, apply, drift, rollback.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +88,12 @@ fn main() -> std::process::ExitCode {
         Command::Trust(command) => commands::trust::execute(command),
         Command::Seal(args) => commands::seal::execute(*args),
         Command::Approve(args) => commands::approve::execute(args),
+        Command::Lock(args) => commands::lock::execute(args),
+        Command::Policy(command) => commands::policy::execute(command),
+        Command::Waiver(command) => commands::waiver::execute(command),
+        Command::Replay(args) => commands::replay::execute(args),
+        Command::Rollback(args) => commands::rollback::execute(*args),
+        Command::Demo(args) => commands::demo::execute(args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -13,11 +13,14 @@
 
 pub mod bundle;
 pub mod canonical;
+pub mod digest;
 pub mod hex;
 pub mod keys;
 pub mod manifest;
 pub mod minisig;
+pub mod policy_set;
 pub mod sign;
+pub mod statement;
 pub mod trust;
 pub mod verify;
 

@@ -13,6 +13,13 @@ pub const MODE_REPLACE_ONLY: &str = "replace-only";
 /// The largest manifest read.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
 
+/// Blob names of what the executor deploys (`provkey seal --desired`): the desired-state
+/// file as given, one tree listing per artifact (`tree/<artifact name>`, see
+/// `provkey_desired::tree`), and the artifacts' files (`file`, content addressed).
+pub const BLOB_DESIRED: &str = "desired";
+pub const BLOB_TREE_PREFIX: &str = "tree/";
+pub const BLOB_FILE: &str = "file";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -42,6 +49,30 @@ pub struct Manifest {
     pub issuer: Issuer,
     /// Every blob of the bundle, sorted by `blake3`: the executor accepts no other file.
     pub blobs: Vec<BlobRef>,
+    /// The signed exceptions that applied when the plan was checked (waivers and
+    /// approver overrides); absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<WaiverRef>,
+}
+
+/// One signed exception that applied to a finding of the sealed plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverRef {
+    /// `waiver` (from a waivers file) or `override` (an approver's override).
+    pub kind: String,
+    pub policy: String,
+    pub rule: String,
+    /// The resource address or pattern (`*` any characters, `?` one) it is scoped to.
+    pub address: String,
+    pub owner: String,
+    pub reason: String,
+    /// The last day it applies (`YYYY-MM-DD`).
+    pub expires: String,
+    /// blake3 of the signed file it comes from.
+    pub source_blake3: String,
+    /// The approver key that signed it.
+    pub approver_keyid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +336,18 @@ impl Manifest {
             digest("blobs[].blake3", &b.blake3)?;
             ident("blobs[].name", &b.name)?;
         }
+        for w in &self.waivers {
+            if w.kind != "waiver" && w.kind != "override" {
+                return Err(schema("`waivers[].kind` must be `waiver` or `override`"));
+            }
+            ident("waivers[].policy", &w.policy)?;
+            digest("waivers[].source_blake3", &w.source_blake3)?;
+            if crate::minisig::parse_key_id_hex(&w.approver_keyid).is_none() {
+                return Err(schema(
+                    "`waivers[].approver_keyid` must be 16 uppercase hex digits",
+                ));
+            }
+        }
         let listed = |d: &str| self.blobs.iter().any(|b| b.blake3 == d);
         let mut named = vec![self.plan.blake3.as_str()];
         if let Some(a) = &self.artifact {
@@ -324,5 +367,11 @@ impl Manifest {
     /// blake3 of the manifest's canonical bytes.
     pub fn digest(bytes: &[u8]) -> String {
         crate::blake3_hex(bytes)
+    }
+
+    /// The blob named `name` (names are not unique for content-addressed files; the
+    /// names below are).
+    pub fn blob_named(&self, name: &str) -> Option<&BlobRef> {
+        self.blobs.iter().find(|b| b.name == name)
     }
 }

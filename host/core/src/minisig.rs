@@ -222,14 +222,35 @@ pub fn check_comment_charset(text: &str) -> Result<(), CommentError> {
 pub enum StatementKind {
     PlanStatement,
     TrustRoot,
+    /// A published policy set (`policy-set.json`), signed by a policy publisher.
+    PolicySet,
+    /// A waivers file, signed by an approver.
+    Waivers,
+    /// An approver's override of soft-mandatory findings on one plan.
+    Override,
 }
 
 impl StatementKind {
+    pub const ALL: [StatementKind; 5] = [
+        StatementKind::PlanStatement,
+        StatementKind::TrustRoot,
+        StatementKind::PolicySet,
+        StatementKind::Waivers,
+        StatementKind::Override,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StatementKind::PlanStatement => "plan-statement",
             StatementKind::TrustRoot => "trust-root",
+            StatementKind::PolicySet => "policy-set",
+            StatementKind::Waivers => "waivers",
+            StatementKind::Override => "override",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<StatementKind> {
+        StatementKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 
@@ -275,7 +296,7 @@ impl std::fmt::Display for Role {
 
 /// The trusted comment: an echo of the signed statement, cross-checked against it.
 ///
-/// `v1 type=<plan-statement|trust-root> manifest=<blake3> target=<target> seq=<n> exp=<unix> role=<role>`
+/// `v1 type=<plan-statement|trust-root|policy-set|waivers|override> manifest=<blake3> target=<target> seq=<n> exp=<unix> role=<role>`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedComment {
     pub kind: StatementKind,
@@ -320,11 +341,7 @@ impl TrustedComment {
                 .and_then(|w| w.strip_prefix('='))
                 .ok_or_else(|| CommentError::Grammar(format!("expected `{name}=…`")))
         };
-        let kind = match field("type")? {
-            "plan-statement" => StatementKind::PlanStatement,
-            "trust-root" => StatementKind::TrustRoot,
-            _ => return Err(bad("unknown `type`")),
-        };
+        let kind = StatementKind::parse(field("type")?).ok_or_else(|| bad("unknown `type`"))?;
         let manifest = field("manifest")?;
         if !crate::hex::is_lower_hex(manifest, 64) {
             return Err(bad("`manifest` must be 64 lowercase hex digits"));

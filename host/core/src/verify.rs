@@ -122,6 +122,11 @@ pub trait ExecutorState {
     fn base_state(&self, target: &str) -> Option<BaseState>;
     /// The latest time the executor has seen (for clock-rollback detection).
     fn last_seen_time(&self) -> Option<u64>;
+    /// Whether `base_state` returning `None` means "this target has no state" (a
+    /// persistent executor) rather than "unknown" (a verification without state).
+    fn knows_state(&self) -> bool {
+        false
+    }
 }
 
 /// An in-memory [`ExecutorState`].
@@ -429,13 +434,9 @@ fn verify_raw(
     if state.nonce_seen(target, &manifest.nonce) {
         return Err(refuse(Check::Replay, "the nonce was already applied"));
     }
-    if state.last_applied(target) != manifest.previous_manifest {
-        return Err(refuse(
-            Check::Replay,
-            "fork: `previous_manifest` is not the last applied manifest",
-        ));
-    }
-    // 10. Base state.
+    // 10. Base state. Checked before the fork check below: a bundle sealed against an
+    // older state names both an old base state and an old `previous_manifest`, and
+    // "stale plan" is the diagnosis that tells the operator what to do.
     if let Some(current) = state.base_state(target) {
         match &manifest.base_state {
             Some(base) if base.lineage != current.lineage => {
@@ -447,6 +448,23 @@ fn verify_raw(
             Some(_) => {}
             None => return Err(refuse(Check::BaseState, "the manifest names no base state")),
         }
+    } else if state.knows_state()
+        && let Some(base) = &manifest.base_state
+    {
+        return Err(refuse(
+            Check::BaseState,
+            format!(
+                "wrong state: the plan was made against lineage {} serial {}, and this \
+                 target has no state",
+                base.lineage, base.serial
+            ),
+        ));
+    }
+    if state.last_applied(target) != manifest.previous_manifest {
+        return Err(refuse(
+            Check::Replay,
+            "fork: `previous_manifest` is not the last applied manifest",
+        ));
     }
     // 11. Blobs: exactly the listed set, each with its digest and size.
     let listed: BTreeSet<&str> = manifest.blobs.iter().map(|b| b.blake3.as_str()).collect();

@@ -15,6 +15,7 @@ use provkey_runtime::{
 use rayon::prelude::*;
 
 use crate::exit::{CliError, CliResult, Exit};
+use crate::policy_set::{self, review, review::Review};
 use crate::report::{self, CheckReport, PlanSummary};
 
 /// Plans larger than this are refused before parsing.
@@ -43,8 +44,31 @@ pub struct CheckArgs {
     /// markdown, github. Default: `text`.
     #[arg(long = "format", value_name = "FORMAT[=FILE]", value_parser = parse_format_arg)]
     pub formats: Vec<ReportTarget>,
+    /// The trust root that verifies organization sets, waivers and overrides
+    /// (default: `trust = …` of the policy set file).
+    #[arg(long, value_name = "TRUST_ROOT")]
+    pub trust: Option<PathBuf>,
+    #[command(flatten)]
+    pub review: ReviewArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// The policy set, waivers and overrides of a review (shared by `check` and `seal`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReviewArgs {
+    /// The policy set file (default: `provkey.toml` in the current directory, when
+    /// present and no `--policy` is given); its `provkey.lock` must be beside it.
+    #[arg(long = "policy-set", value_name = "FILE", conflicts_with_all = ["policies", "configs"])]
+    pub policy_set: Option<PathBuf>,
+    /// A waivers file signed by an approver (`FILE.minisig` beside it; default:
+    /// `waivers = …` of the policy set file).
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// An approver's signed override of soft-mandatory findings on this plan
+    /// (repeatable; written by `provkey policy override`).
+    #[arg(long = "override", value_name = "SIGNED_OVERRIDE")]
+    pub overrides: Vec<PathBuf>,
 }
 
 pub use crate::report::Format;
@@ -157,7 +181,7 @@ fn write_reports(targets: &[ReportTarget], run: &CheckRun) -> CliResult<()> {
 }
 
 /// Limits and cache settings shared by every command that runs guests.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RuntimeArgs {
     /// Time limit for each guest call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
@@ -177,6 +201,17 @@ pub struct RuntimeArgs {
 }
 
 impl RuntimeArgs {
+    /// The cache directory in use (`None` with `--no-cache`).
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir
+                .clone()
+                .or_else(provkey_runtime::CompileCache::default_dir)
+        }
+    }
+
     pub fn build(&self) -> CliResult<Arc<Runtime>> {
         self.build_for_input(0)
     }
@@ -237,7 +272,14 @@ pub fn execute(args: CheckArgs) -> CliResult<Exit> {
         });
     }
     check_targets(&targets)?;
-    let run = run_check(&args.plan, &args.policies, &args.configs, &args.runtime)?;
+    let run = run_check_with(
+        &args.plan,
+        &args.policies,
+        &args.configs,
+        &args.runtime,
+        &args.review,
+        args.trust.as_deref(),
+    )?;
     write_reports(&targets, &run)?;
     Ok(run.report.exit)
 }
@@ -255,22 +297,101 @@ pub struct CheckRun {
     /// One outcome per policy, loaded or not, sorted by id.
     pub outcomes: Vec<PolicyOutcome>,
     pub report: CheckReport,
+    /// The waivers and overrides that applied to a finding (for the sealed manifest).
+    pub waivers: Vec<provkey_core::manifest::WaiverRef>,
 }
 
 /// Reads the plan and configurations, loads the policies and evaluates them.
 /// Shared by `check` and every command that must run the same checks.
+#[allow(dead_code, reason = "commands that take no policy set call this")]
 pub fn run_check(
     plan_path: &Path,
     policies: &[PathBuf],
     config_args: &[(String, PathBuf)],
     runtime_args: &RuntimeArgs,
 ) -> CliResult<CheckRun> {
+    run_check_with(
+        plan_path,
+        policies,
+        config_args,
+        runtime_args,
+        &ReviewArgs::default(),
+        None,
+    )
+}
+
+/// Like [`run_check`], with a review: a policy set (given, or `provkey.toml` in the
+/// current directory when no `--policy`/`--config` is given), waivers and overrides.
+pub fn run_check_with(
+    plan_path: &Path,
+    policies: &[PathBuf],
+    config_args: &[(String, PathBuf)],
+    runtime_args: &RuntimeArgs,
+    review_args: &ReviewArgs,
+    trust_cli: Option<&Path>,
+) -> CliResult<CheckRun> {
     let (plan, plan_bytes) = read_plan(plan_path)?;
-    let configs = read_configs(config_args)?;
+    let set_path = review_args.policy_set.clone().or_else(|| {
+        let default = Path::new(policy_set::SET_FILE_NAME);
+        (policies.is_empty() && config_args.is_empty() && default.is_file())
+            .then(|| default.to_path_buf())
+    });
     let runtime = runtime_args.build_for_input(plan_bytes.len())?;
-    let (loaded, mut failed) = load_policies(&runtime, policies)?;
-    check_config_ids(&configs, &loaded)?;
+    let mut review = Review::default();
+    let mut trust = None;
+    let mut waivers_path = review_args.waivers.clone();
+    let (configs, loaded, mut failed) = match &set_path {
+        Some(path) => {
+            let ctx = policy_set::PolicySetContext::load(path)?;
+            let lock = policy_set::Lock::read(&ctx.lock_path())?;
+            let cache = policy_set::fetch::ComponentCache::new(runtime_args.cache_dir());
+            let resolved = policy_set::resolve(&ctx, trust_cli, &cache, Some(&lock))?;
+            if waivers_path.is_none() {
+                waivers_path = ctx.waivers_path();
+            }
+            if resolved.trust.is_some() {
+                trust = resolved.trust.clone();
+            } else if let Some(path) = ctx.trust_path(trust_cli) {
+                trust = Some(review::load_trust_root(&path)?);
+            }
+            let (configs, loaded, failed) = load_resolved(&runtime, &resolved)?;
+            for policy in &resolved.policies {
+                review
+                    .levels
+                    .insert(policy.id.clone(), policy.levels.clone());
+            }
+            (configs, loaded, failed)
+        }
+        None => {
+            let configs = read_configs(config_args)?;
+            let (loaded, failed) = load_policies(&runtime, policies)?;
+            check_config_ids(&configs, &loaded)?;
+            (configs, loaded, failed)
+        }
+    };
     check_config_schemas(&configs, &loaded)?;
+    if (waivers_path.is_some() || !review_args.overrides.is_empty()) && trust.is_none() {
+        trust = match trust_cli {
+            Some(path) => Some(review::load_trust_root(path)?),
+            None => {
+                return Err(CliError::bad_input(anyhow!(
+                    "waivers and overrides need a trust root to verify their approver signatures"
+                ))
+                .with_help("give `--trust TRUST_ROOT` (or `trust = …` in provkey.toml)"));
+            }
+        };
+    }
+    if let (Some(path), Some(trust)) = (&waivers_path, &trust) {
+        review.exceptions = review::load_waivers(path, trust)?;
+    }
+    let plan_blake3 = provkey_core::blake3_hex(&plan_bytes);
+    if let Some(trust) = &trust {
+        for path in &review_args.overrides {
+            review
+                .exceptions
+                .push(review::load_override(path, trust, &plan_blake3)?);
+        }
+    }
     let mut outcomes = provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs);
     outcomes.append(&mut failed);
     outcomes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -281,11 +402,32 @@ pub fn run_check(
         runtime.cache().hits(),
         runtime.cache().misses()
     );
-    let report = CheckReport::new(
+    let report = CheckReport::reviewed(
         PlanSummary::new(plan_path, &plan, &plan_bytes),
         &plan,
         &outcomes,
+        &review,
     );
+    let mut applied: Vec<usize> = report
+        .findings
+        .iter()
+        .filter(|f| f.excepted())
+        .filter_map(|f| f.exception.as_ref().map(|e| e.index))
+        .collect();
+    applied.sort_unstable();
+    applied.dedup();
+    let mut waivers: Vec<provkey_core::manifest::WaiverRef> = applied
+        .into_iter()
+        .filter_map(|i| review.exceptions.get(i).map(review::Exception::to_ref))
+        .collect();
+    waivers.sort_by(|a, b| {
+        (&a.policy, &a.rule, &a.address, &a.source_blake3).cmp(&(
+            &b.policy,
+            &b.rule,
+            &b.address,
+            &b.source_blake3,
+        ))
+    });
     Ok(CheckRun {
         plan,
         plan_bytes,
@@ -293,7 +435,58 @@ pub fn run_check(
         loaded,
         outcomes,
         report,
+        waivers,
     })
+}
+
+/// Loads the components of a resolved policy set (already checked against their
+/// digests), with the configuration the set gives each.
+#[allow(clippy::type_complexity, reason = "a private helper's triple")]
+fn load_resolved(
+    runtime: &Runtime,
+    resolved: &policy_set::Resolved,
+) -> CliResult<(
+    BTreeMap<String, String>,
+    Vec<LoadedPolicy>,
+    Vec<PolicyOutcome>,
+)> {
+    let results: Vec<(
+        &policy_set::ResolvedPolicy,
+        Result<LoadedPolicy, RuntimeError>,
+    )> = resolved
+        .policies
+        .par_iter()
+        .map(|p| (p, runtime.load_policy(&p.id, p.origin.clone(), &p.bytes)))
+        .collect();
+    let mut configs = BTreeMap::new();
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
+    for (p, result) in results {
+        if let Some(config) = &p.config {
+            configs.insert(p.id.clone(), config.clone());
+        }
+        match result {
+            Ok(policy) if policy.metadata.id != p.id => {
+                return Err(CliError::bad_input(anyhow!(
+                    "policy `{}` ({}) is a component whose metadata declares the id `{}`",
+                    p.id,
+                    p.source,
+                    policy.metadata.id
+                ))
+                .with_help("name the policy in provkey.toml by the id its component declares"));
+            }
+            Ok(policy) => loaded.push(policy),
+            Err(err) => failed.push(PolicyOutcome {
+                id: p.id.clone(),
+                metadata: None,
+                digest: None,
+                origin: Some(p.origin.clone()),
+                result: Err(PolicyError::Load(err)),
+                elapsed: Duration::ZERO,
+            }),
+        }
+    }
+    Ok((configs, loaded, failed))
 }
 
 /// Reads and parses the plan; every failure is exit 2 and names the file.

@@ -1,10 +1,17 @@
 pub mod approve;
 pub mod build;
 pub mod check;
+pub mod demo;
 pub mod inspect;
 pub mod key;
+pub mod lock;
 pub mod new;
 pub mod plan;
+pub mod policy;
+pub mod replay;
+pub mod rollback;
 pub mod seal;
+pub mod seal_deploy;
 pub mod test;
 pub mod trust;
+pub mod waiver;

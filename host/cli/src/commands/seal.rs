@@ -17,7 +17,7 @@ use provkey_core::trust::TrustRoot;
 use provkey_core::{blake3_hex, bundle};
 use sha2::Digest as _;
 
-use super::check::{RuntimeArgs, run_check};
+use super::check::{ReviewArgs, RuntimeArgs, run_check_with};
 use super::key::{PasswordArgs, load_secret_key, parse_duration};
 use crate::exit::{CliError, CliResult, Exit};
 
@@ -63,13 +63,31 @@ pub struct SealArgs {
     /// The artifact's URI (default: its file name).
     #[arg(long, value_name = "URI", requires = "artifact")]
     pub artifact_uri: Option<String>,
+    /// The desired state the plan was computed from (`provkey plan --desired`): the
+    /// file and every artifact tree built from a `path` go into the bundle, so that
+    /// `provkey-exec apply` can deploy it and a rollback can recover it.
+    #[arg(long, value_name = "FILE", requires = "state")]
+    pub desired: Option<PathBuf>,
+    /// The state the plan was computed from (`provkey-exec state` output, or `none`
+    /// for a target never deployed): the bundle's base state and previous manifest.
+    #[arg(long, value_name = "STATE.json|none")]
+    pub state: Option<super::plan::StateArg>,
+    /// Where the per-target sequence counter lives, for commands that run `seal`
+    /// in a directory of their own (`provkey demo`) [default: `PROVKEY_DATA_DIR` or the
+    /// user's data directory].
+    #[arg(skip)]
+    pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub password: PasswordArgs,
+    /// The policy set, waivers and overrides (`--trust` also verifies them); the
+    /// waivers and overrides that applied are recorded in the manifest.
+    #[command(flatten)]
+    pub review: ReviewArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
 
-fn parse_config_arg(arg: &str) -> Result<(String, PathBuf), String> {
+pub fn parse_config_arg(arg: &str) -> Result<(String, PathBuf), String> {
     match arg.split_once('=') {
         Some((id, path)) if !id.is_empty() && !path.is_empty() => {
             Ok((id.to_owned(), PathBuf::from(path)))
@@ -107,10 +125,17 @@ pub fn execute(args: SealArgs) -> CliResult<Exit> {
         Some(path) => Some(read_trust(path, &key)?),
         None => None,
     };
-    let counter = counter_path(&args.target)?;
+    let counter = counter_path(&args.target, args.data_dir.as_deref())?;
     let sequence = next_sequence(&counter, args.sequence)?;
 
-    let run = run_check(&args.plan, &args.policies, &args.configs, &args.runtime)?;
+    let run = run_check_with(
+        &args.plan,
+        &args.policies,
+        &args.configs,
+        &args.runtime,
+        &args.review,
+        args.trust.as_deref(),
+    )?;
     if run.report.exit != Exit::Pass {
         let _ = crate::report::text::print(&run.report, &run.plan);
         let why = match run.report.exit {
@@ -152,6 +177,21 @@ pub fn execute(args: SealArgs) -> CliResult<Exit> {
         digest
     };
     let plan_blake3 = add_blob("plan".into(), run.plan_bytes.clone());
+    // The executor's inputs: base state, desired state, artifact trees (`--state`,
+    // `--desired`), checked against the plan before anything is signed.
+    let mut deploy = match &args.state {
+        Some(state) => super::seal_deploy::gather(
+            &run.plan,
+            &args.plan,
+            &args.target,
+            state,
+            args.desired.as_deref(),
+        )?,
+        None => super::seal_deploy::DeployInputs::default(),
+    };
+    for (name, bytes) in std::mem::take(&mut deploy.blobs) {
+        add_blob(name, bytes);
+    }
     let mut policies = Vec::new();
     for outcome in &run.outcomes {
         let (Some(metadata), Some(digest), Ok(findings)) =
@@ -258,8 +298,8 @@ pub fn execute(args: SealArgs) -> CliResult<Exit> {
             media_type: "application/json".into(),
         },
         artifact,
-        base_state: None,
-        previous_manifest: None,
+        base_state: deploy.base_state,
+        previous_manifest: deploy.previous_manifest,
         inputs: manifest::Inputs {
             plan_file_blake3: plan_blake3,
             configs_blake3: blake3_hex(&configs_json),
@@ -297,6 +337,7 @@ pub fn execute(args: SealArgs) -> CliResult<Exit> {
             pk_blake3: public.pk_blake3(),
         },
         blobs: blob_refs,
+        waivers: run.waivers.clone(),
     };
     let bytes = manifest
         .to_bytes()
@@ -372,28 +413,15 @@ fn read_trust(path: &Path, key: &SecretKey) -> CliResult<TrustRoot> {
 }
 
 fn hash_file(path: &Path) -> CliResult<(String, String, u64)> {
-    use std::io::Read as _;
-    let mut file = std::fs::File::open(path)
+    let file = std::fs::File::open(path)
         .map_err(|e| bad(format!("cannot read artifact `{}`: {e}", path.display())))?;
-    let mut b3 = blake3::Hasher::new();
     let mut sha = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| bad(format!("cannot read artifact `{}`: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        b3.update(&buf[..n]);
-        sha.update(&buf[..n]);
-        size += n as u64;
-    }
+    let streamed = provkey_core::digest::hash_stream(file, u64::MAX - 1, |chunk| sha.update(chunk))
+        .map_err(|e| bad(format!("cannot read artifact `{}`: {e}", path.display())))?;
     Ok((
-        b3.finalize().to_hex().to_string(),
+        streamed.blake3.to_hex().to_string(),
         provkey_core::hex::encode(&sha.finalize()),
-        size,
+        streamed.size,
     ))
 }
 
@@ -438,9 +466,12 @@ fn write_bundle(
     Ok(())
 }
 
-fn counter_path(target: &str) -> CliResult<PathBuf> {
-    let base = match std::env::var_os("PROVKEY_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
+fn counter_path(target: &str, data_dir: Option<&Path>) -> CliResult<PathBuf> {
+    let base = match data_dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("PROVKEY_DATA_DIR").map(PathBuf::from))
+    {
+        Some(dir) => dir,
         None => dirs::data_dir().map(|d| d.join("provkey")).ok_or_else(|| {
             bad("cannot find the user's data directory for the sequence counter".into())
                 .with_help("set `PROVKEY_DATA_DIR` or give `--sequence N`")
