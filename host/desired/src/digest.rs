@@ -74,20 +74,7 @@ pub fn is_digest(text: &str) -> bool {
 
 /// The `provkey-artifact-v1` digest of the file or directory tree at `root`.
 pub fn tree_digest(root: &Path) -> Result<String, DigestError> {
-    let mut entries = Vec::new();
-    let meta = symlink_metadata(root)?;
-    if meta.is_file() {
-        entries.push(Entry {
-            relative: String::new(),
-            path: root.to_path_buf(),
-            is_dir: false,
-        });
-    } else if meta.is_dir() {
-        walk(root, "", &mut entries)?;
-    } else {
-        return Err(unsupported(root, &meta));
-    }
-    entries.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
+    let entries = list_tree(root)?;
     let mut hasher = blake3::Hasher::new();
     hasher.update(TREE_DOMAIN);
     for entry in &entries {
@@ -112,10 +99,33 @@ pub fn config_digest(config: &Value, files: &Value) -> Result<String, DigestErro
     Ok(format_digest(&blake3::hash(&canonical)))
 }
 
-struct Entry {
-    relative: String,
-    path: PathBuf,
-    is_dir: bool,
+/// A directory or regular file of an artifact tree on the host.
+pub(crate) struct Entry {
+    /// Relative, `/`-separated; empty for a single-file artifact.
+    pub(crate) relative: String,
+    pub(crate) path: PathBuf,
+    pub(crate) is_dir: bool,
+}
+
+/// Every directory and regular file of the file or tree at `root`, sorted by path
+/// bytes (the order of the digest stream); symbolic links and special files are
+/// refused.
+pub(crate) fn list_tree(root: &Path) -> Result<Vec<Entry>, DigestError> {
+    let mut entries = Vec::new();
+    let meta = symlink_metadata(root)?;
+    if meta.is_file() {
+        entries.push(Entry {
+            relative: String::new(),
+            path: root.to_path_buf(),
+            is_dir: false,
+        });
+    } else if meta.is_dir() {
+        walk(root, "", &mut entries)?;
+    } else {
+        return Err(unsupported(root, &meta));
+    }
+    entries.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
+    Ok(entries)
 }
 
 fn walk(dir: &Path, prefix: &str, entries: &mut Vec<Entry>) -> Result<(), DigestError> {

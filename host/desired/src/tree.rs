@@ -89,22 +89,15 @@ impl TreeListing {
     /// Walks the file or directory at `root` (symbolic links and special files are
     /// refused, as for [`crate::tree_digest`]) and returns its listing and files.
     pub fn from_path(root: &Path) -> Result<(TreeListing, Vec<HostFile>), DigestError> {
-        let meta = lstat(root)?;
-        let mut found = Vec::new();
-        if meta.is_file() {
-            found.push((String::new(), root.to_path_buf(), false));
-        } else if meta.is_dir() {
-            walk(root, "", &mut found)?;
-        } else {
-            return Err(DigestError::Unsupported {
-                path: root.to_path_buf(),
-                kind: "special file or symbolic link",
-            });
-        }
-        found.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let found = crate::digest::list_tree(root)?;
         let mut entries = Vec::new();
         let mut files = Vec::new();
-        for (relative, path, is_dir) in found {
+        for crate::digest::Entry {
+            relative,
+            path,
+            is_dir,
+        } in found
+        {
             if is_dir {
                 entries.push(TreeEntry {
                     path: relative,
@@ -286,50 +279,6 @@ fn changed(path: &Path) -> DigestError {
     DigestError::Changed {
         path: path.to_path_buf(),
     }
-}
-
-fn lstat(path: &Path) -> Result<std::fs::Metadata, DigestError> {
-    std::fs::symlink_metadata(path).map_err(|source| DigestError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn walk(
-    dir: &Path,
-    prefix: &str,
-    found: &mut Vec<(String, PathBuf, bool)>,
-) -> Result<(), DigestError> {
-    let io = |source| DigestError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    for item in std::fs::read_dir(dir).map_err(io)? {
-        let item = item.map_err(io)?;
-        let path = item.path();
-        let name = item
-            .file_name()
-            .into_string()
-            .map_err(|_| DigestError::NotUtf8 { path: path.clone() })?;
-        let relative = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let meta = lstat(&path)?;
-        if meta.is_dir() {
-            found.push((relative.clone(), path.clone(), true));
-            walk(&path, &relative, found)?;
-        } else if meta.is_file() {
-            found.push((relative, path, false));
-        } else {
-            return Err(DigestError::Unsupported {
-                path,
-                kind: "special file or symbolic link",
-            });
-        }
-    }
-    Ok(())
 }
 
 fn hash_host_file(path: &Path) -> Result<(String, u64, u32), DigestError> {
