@@ -3,9 +3,9 @@
 //! timed on the
 //! bench-only `bench-boundary` guest (tests/guests/bench-boundary).
 //!
-//! The engine is configured like provkey-runtime's (component model, epoch
-//! interruption armed, Cranelift at `Speed`, NaN canonicalization); the runtime's
-//! own engine only accepts the policy world, so this module builds its twin.
+//! The engine is configured by `provkey_runtime::engine_config`, exactly like the
+//! product's; the runtime's own linker only accepts the policy world, so this
+//! module links the bench world on an engine of its own.
 //! Every call gets a fresh store and instance, as every evaluation does in the
 //! product; only the call itself is timed.
 
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, OptLevel, Store};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use provkey_runtime::WitPlan;
@@ -114,16 +114,7 @@ pub struct BoundaryBench {
 
 impl BoundaryBench {
     pub fn new(component_path: &str) -> Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        config.max_wasm_stack(provkey_runtime::Limits::default().stack_bytes);
-        config.cranelift_opt_level(OptLevel::Speed);
-        config.parallel_compilation(true);
-        config.cranelift_nan_canonicalization(true);
-        config.relaxed_simd_deterministic(true);
-        config.wasm_memory64(false);
-        config.wasm_multi_memory(true);
+        let config = provkey_runtime::engine_config(&provkey_runtime::Limits::default());
         let engine = Engine::new(&config).wt()?;
         let bytes = std::fs::read(component_path)
             .with_context(|| format!("cannot read the bench guest `{component_path}`"))?;

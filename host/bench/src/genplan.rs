@@ -11,6 +11,13 @@
 //! About a third of the resources live in modules, some have a count index, a few
 //! carry sensitive values. Actions are drawn as create 60%, update 25%, replace 10%
 //! (half destroy-before-create, half create-before-destroy) and delete 5%.
+//!
+//! So that every rule of the side-by-side benchmark (`compare`) has something to
+//! find, a few shapes are derived from the change's index (no extra random draws):
+//! one resource in ten lacks the `cost-center` tag, instances carry an
+//! `availability_zone` (one in five outside Europe, one create in four leaves it
+//! unknown until apply), and one security-group create in sixteen has its
+//! `ingress` list unknown until apply.
 
 use serde_json::{Value, json};
 
@@ -199,6 +206,14 @@ const INSTANCE_TYPES: &[&str] = &[
     "m6i.xlarge",
     "c7g.2xlarge",
 ];
+/// Availability zones of instances, by index: one in five is outside Europe.
+const ZONES: &[&str] = &[
+    "eu-west-1a",
+    "eu-west-1b",
+    "eu-central-1a",
+    "us-east-1a",
+    "eu-west-1c",
+];
 const S3_ACTIONS: &[&str] = &[
     "s3:GetObject",
     "s3:PutObject",
@@ -254,7 +269,7 @@ impl Generator {
             Act::ReplaceCreateFirst => (&["create", "delete"], before, after),
             Act::Delete => (&["delete"], before, Value::Null),
         };
-        let (after, after_unknown) = self.unknowns(kind, act, after);
+        let (after, after_unknown) = self.unknowns(kind, act, i, after);
         let sensitive_marks = sensitive_markers(kind, sensitive);
         let before_sensitive = if before.is_null() {
             json!(false)
@@ -327,6 +342,11 @@ impl Generator {
             "team": team,
             "cost-center": format!("cc-{}", self.rng.below(40)),
         });
+        if i % 10 == 3
+            && let Some(tags) = tags.as_object_mut()
+        {
+            tags.remove("cost-center");
+        }
         if sensitive && kind != Kind::Instance {
             tags["owner-email"] = json!(format!("owner{}@example.com", self.rng.below(1000)));
         }
@@ -409,6 +429,7 @@ impl Generator {
                     .then(|| format!("#!/bin/sh\nexport TOKEN={:016x}\n", self.rng.next()));
                 json!({
                     "ami": self.rng.pick(AMIS),
+                    "availability_zone": ZONES.get(i % ZONES.len()).copied().unwrap_or_default(),
                     "instance_type": self.rng.pick(INSTANCE_TYPES),
                     "subnet_id": format!("subnet-{:08x}", self.rng.below(1 << 32)),
                     "vpc_security_group_ids": [format!("sg-{:017x}", self.rng.below(1 << 60))],
@@ -483,7 +504,7 @@ impl Generator {
 
     /// Takes the computed attributes out of `after` where apply decides them, and
     /// returns the matching `after_unknown` markers.
-    fn unknowns(&mut self, kind: Kind, act: Act, mut after: Value) -> (Value, Value) {
+    fn unknowns(&mut self, kind: Kind, act: Act, i: usize, mut after: Value) -> (Value, Value) {
         let mut unknown = serde_json::Map::new();
         let Some(object) = after.as_object_mut() else {
             return (after, json!({}));
@@ -495,6 +516,15 @@ impl Generator {
                     unknown.insert((*key).to_string(), json!(true));
                 }
                 unknown.insert("tags_all".to_string(), json!(true));
+                let derived = match kind {
+                    Kind::Instance if i % 4 == 1 => Some("availability_zone"),
+                    Kind::SecurityGroup if i % 16 == 5 => Some("ingress"),
+                    _ => None,
+                };
+                if let Some(key) = derived {
+                    object.remove(key);
+                    unknown.insert(key.to_string(), json!(true));
+                }
             }
             Act::Update if kind == Kind::Instance && self.rng.chance(40) => {
                 object.remove("public_ip");

@@ -13,9 +13,11 @@
 //! cargo build --release -p provkey-bench -p provkey
 //! target/release/provkey-bench            # full run
 //! target/release/provkey-bench --quick    # smoke run
+//! bench/run.sh                              # side by side with the peers (`compare`)
 //! ```
 
 mod boundary;
+mod compare;
 mod machine;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +47,8 @@ const CLI_PLAN_CHANGES: usize = 1_000;
     about = "Measures the provkey host and prints figures."
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
     /// A smoke run: small plans, few iterations. The figures are not worth keeping.
     #[arg(long)]
     quick: bool,
@@ -86,6 +90,16 @@ struct Args {
     skip_boundary: bool,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// provkey side by side with the native floor, regorus, OPA and Checkov on the
+    /// same plans and the same ten rules (`bench/run.sh` installs the peers).
+    Compare(compare::CompareArgs),
+    /// One arm of `compare` in this process (used by `compare`; prints one JSON line).
+    #[command(hide = true)]
+    Arm(compare::ArmArgs),
+}
+
 /// Where the table and the JSON lines go.
 struct Out {
     json: bool,
@@ -120,6 +134,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args, out: &Out) -> Result<()> {
+    match &args.command {
+        Some(Cmd::Compare(compare)) => return compare::run_compare(compare),
+        Some(Cmd::Arm(arm)) => return compare::run_arm(arm),
+        None => {}
+    }
     if let Some(path) = &args.write_plan {
         let (text, counts) = generate(args.plan_size, args.seed);
         std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;

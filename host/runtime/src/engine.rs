@@ -45,7 +45,19 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Arc<Runtime>, RuntimeError> {
-        let engine = Engine::new(&engine_config(&options.limits)).map_err(RuntimeError::Engine)?;
+        let config = engine_config(&options.limits);
+        Runtime::with_engine_config(options, &config)
+    }
+
+    /// A runtime whose engine is built from `config` instead of [`engine_config`].
+    /// For benchmarks that measure a variant (allocator, memory images) against the
+    /// product's configuration; start from [`engine_config`] and change one thing.
+    /// Epoch interruption must stay on: the deadline depends on it.
+    pub fn with_engine_config(
+        options: RuntimeOptions,
+        config: &Config,
+    ) -> Result<Arc<Runtime>, RuntimeError> {
+        let engine = Engine::new(config).map_err(RuntimeError::Engine)?;
         let mut linker = Linker::new(&engine);
         // Toolchains import WASI even when a policy uses none of it; the context
         // behind these imports withholds every capability (see `guest.rs`).
@@ -128,7 +140,11 @@ fn deadline_ticks(deadline: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
-fn engine_config(limits: &Limits) -> Config {
+/// The engine configuration of every provkey runtime: component model, epoch
+/// interruption (the deadline), the wasm stack limit, Cranelift at `Speed`, and
+/// deterministic floats and SIMD. Public so that benchmarks build their engines
+/// exactly like the product's instead of copying this list.
+pub fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
