@@ -108,6 +108,23 @@ pub fn sync_dir(dir: &Dir) -> io::Result<()> {
     dir_handle(dir)?.sync_all()
 }
 
+/// Makes everything written so far on `dir`'s filesystem durable, in one call
+/// (`syncfs`). A release is dozens of small files and directories: one syncfs after
+/// staging it costs about what one fsync does, where an fsync of each file and
+/// directory cost ~10 per instance (2.7 ms each here). Errors of any writeback since
+/// the descriptor was opened are reported (Linux 5.8+).
+#[cfg(target_os = "linux")]
+pub fn sync_filesystem(dir: &Dir) -> io::Result<()> {
+    Ok(rustix::fs::syncfs(dir_handle(dir)?)?)
+}
+
+/// Elsewhere there is no syncfs: `sync_tree` callers fall back to fsyncing the
+/// directory itself, which is not enough for its files; the executor targets Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn sync_filesystem(dir: &Dir) -> io::Result<()> {
+    sync_dir(dir)
+}
+
 /// Opens `name` under `dir` for reading: no symbolic link followed at the last
 /// component (cap-std already refuses any that leaves `dir`), non-blocking (a FIFO
 /// never stalls), and only a regular file with one link is accepted (a hard link to

@@ -302,11 +302,11 @@ pub fn remove_tree(parent: &Dir, name: &str) -> io::Result<()> {
     parent.remove_dir_all(name)
 }
 
+/// Writes a staged file; durable only after [`populate`]'s `sync_filesystem`.
 fn write_file(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut file = create_new(dir, name, 0o600)?;
     file.write_all(bytes)?;
-    set_mode(&file, mode)?;
-    file.sync_all()
+    set_mode(&file, mode)
 }
 
 /// Creates every directory of `path`'s parents below `dir`, returning the parent.
@@ -352,13 +352,11 @@ fn populate(
                 }
             }
         }
-        // Directories read-only, deepest first; each synced.
+        // Directories read-only, deepest first.
         for path in dirs.iter().rev() {
             let d = art.open_dir_nofollow(path).map_err(&io)?;
-            sync_dir(&d).map_err(&io)?;
             set_dir_mode(&d, 0o555).map_err(&io)?;
         }
-        sync_dir(&art).map_err(&io)?;
         set_dir_mode(&art, 0o555).map_err(&io)?;
     }
     write_file(stage, "config.json", &inst.config_bytes(), 0o444).map_err(&io)?;
@@ -376,13 +374,13 @@ fn populate(
         }
         for path in dirs.iter().rev() {
             let d = files.open_dir_nofollow(path).map_err(&io)?;
-            sync_dir(&d).map_err(&io)?;
             set_dir_mode(&d, 0o555).map_err(&io)?;
         }
-        sync_dir(&files).map_err(&io)?;
         set_dir_mode(&files, 0o555).map_err(&io)?;
     }
-    sync_dir(stage).map_err(&io)?;
+    // Every file and directory of the stage, their modes included, durable at once,
+    // before the stage is renamed into `releases/`.
+    crate::fsio::sync_filesystem(stage).map_err(&io)?;
     Ok(())
 }
 
