@@ -1077,3 +1077,50 @@ fn the_example_policy_set_locks_checks_and_publishes() {
     ok(&r);
     assert!(s.path("published/policy-set.json.minisig").is_file());
 }
+
+/// Impact analysis with a candidate that does change a verdict: a new `immutable`,
+/// written in C from the template and edited to refuse every bucket the plan creates
+/// (the sealed plan creates one), built by the real `provkey build`.
+#[test]
+fn replay_impact_analysis_reports_the_verdicts_a_candidate_would_change() {
+    let s = Space::new();
+    let bundle = sealed_with_waiver(&s);
+    let r = run(s
+        .cmd(s.dir.path())
+        .args(["new", "policy", "immutable", "--lang", "c"]));
+    ok(&r);
+    let source = s.path("immutable/policy.c");
+    let text = std::fs::read_to_string(&source).unwrap();
+    let strict = text.replace(
+        "} else if (pk_attr_str(acl) != NULL && is_public(pk_attr_str(acl))) {",
+        "} else {",
+    );
+    assert_ne!(
+        strict, text,
+        "the template's ACL check moved: update this test"
+    );
+    std::fs::write(&source, strict).unwrap();
+    let r = run(s.cmd(s.dir.path()).args(["build", "immutable"]));
+    ok(&r);
+    let candidate = s.path("immutable/build/policy.wasm");
+
+    let r = run(s
+        .cmd(s.dir.path())
+        .arg("replay")
+        .arg("--policy")
+        .arg(&candidate)
+        .arg(&bundle));
+    assert_eq!(r.code, 1, "a changed verdict fails the analysis: {r:?}");
+    assert!(
+        r.stdout
+            .contains("CHANGED  immutable: verdict allow -> deny"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("module.data.aws_s3_bucket.artifacts"),
+        "the diff names the resource: {r:?}"
+    );
+    assert!(r.stdout.contains("1 verdict would change"), "{r:?}");
+    // The other sealed policies are not re-run as candidates.
+    assert!(!r.stdout.contains("CHANGED  destroy-budget"), "{r:?}");
+}

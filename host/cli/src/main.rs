@@ -29,9 +29,9 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Compute a plan from a desired state (TOML) and the target's current state.
     Plan(commands::plan::PlanArgs),
-    /// Create a project: `provkey new policy NAME --lang rust|python|js`.
+    /// Create a project: `provkey new policy NAME --lang rust|python|js|c`.
     New(commands::new::NewArgs),
-    /// Build a policy project (Rust, Python or JavaScript) into a component.
+    /// Build a policy project (Rust, Python, JavaScript or C) into a component.
     Build(commands::build::BuildArgs),
     /// Print a policy component's metadata, WIT version and digest.
     Inspect(commands::inspect::InspectArgs),
