@@ -101,12 +101,18 @@ mod config;
 mod error;
 mod finding;
 mod guest;
+#[cfg(feature = "instance-allocator")]
+pub mod instance_alloc;
 mod metadata;
 #[cfg(feature = "planner")]
 pub mod planner_world;
 #[cfg(feature = "policy")]
 pub mod policy_world;
 pub mod testing;
+
+#[cfg(all(feature = "instance-allocator", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: instance_alloc::InstanceAllocator = instance_alloc::InstanceAllocator::new();
 
 pub use config::Config;
 pub use error::Error;

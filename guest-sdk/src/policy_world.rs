@@ -48,8 +48,16 @@ impl<P: Policy> Guest for PolicyAdapter<P> {
 
     fn evaluate(plan: wit::Plan, config: String) -> Result<Vec<wit::Finding>, wit::GuestError> {
         let plan = plan_from_wit(plan).map_err(error_to_wit)?;
-        let findings = crate::run_policy::<P>(&plan, &config).map_err(error_to_wit)?;
-        Ok(findings.into_iter().map(finding_to_wit).collect())
+        let findings = crate::run_policy::<P>(&plan, &config);
+        // The host gives every evaluation a fresh instance and discards it after this
+        // call, so freeing the plan (every string, every parsed attribute value) is
+        // work nobody needs: on a 10,000-change plan it was a fifth of the guest's time.
+        std::mem::forget(plan);
+        Ok(findings
+            .map_err(error_to_wit)?
+            .into_iter()
+            .map(finding_to_wit)
+            .collect())
     }
 }
 

@@ -209,3 +209,47 @@ fn the_host_survives_many_hostile_runs_in_one_process() {
         assert!(run.code == 3 || run.code == 1, "{mode}: {run:?}");
     }
 }
+
+/// The Rust SDK's allocator (a bump allocator: one instance serves one evaluation)
+/// must fail like any other guest at the memory limit: the host names the limit,
+/// and the same policy with room enough gives the floor's findings.
+#[test]
+fn an_sdk_policy_out_of_memory_is_reported_as_the_memory_limit() {
+    use provkey_runtime::{GuestFailure, Limits, PolicyOrigin, Runtime, RuntimeOptions};
+
+    let generated = provkey_bench::genplan::generate(10_000, 7);
+    let plan = provkey_plan::Plan::from_json(&generated.json).unwrap();
+    let wit = provkey_runtime::plan_to_wit(&plan);
+    let index = provkey_runtime::PlanIndex::new(&plan);
+    let stock = provkey_stock::find("required-tags").unwrap();
+    let config = r#"{"tags": ["env", "team", "cost-center"]}"#;
+    let evaluate = |memory_bytes: usize| {
+        let limits = Limits {
+            memory_bytes,
+            deadline: Duration::from_secs(60),
+            ..Limits::default()
+        };
+        let runtime = Runtime::new(RuntimeOptions {
+            limits,
+            cache_dir: None,
+        })
+        .unwrap();
+        let policy = runtime
+            .load_policy("required-tags", PolicyOrigin::Stock, stock.bytes)
+            .unwrap();
+        runtime.evaluate(&policy, &wit, &index, config).result
+    };
+
+    // 12 MB of plan cannot fit in 4 MiB of guest memory.
+    match evaluate(4 << 20) {
+        Err(GuestFailure::Memory { limit_mib }) => assert_eq!(limit_mib, 4),
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    let findings = evaluate(256 << 20).expect("fits in 256 MiB");
+    let native = provkey_bench::floor::check_one(&plan, "required-tags", config).unwrap();
+    assert!(!findings.is_empty());
+    assert_eq!(findings.len(), native.len());
+    for (wasm, native) in findings.iter().zip(&native) {
+        assert_eq!((&wasm.rule, &wasm.address), (&native.rule, &native.address));
+    }
+}

@@ -66,18 +66,27 @@ pub fn check(text: &str) -> Result<Vec<Finding>, FloorError> {
 pub fn check_plan(plan: &Plan) -> Result<Vec<Finding>, FloorError> {
     let mut findings = Vec::new();
     for (id, config) in CONFIGS {
-        let found = match id {
-            "immutable" => run::<immutable::Immutable>(plan, config),
-            "no-remote-shell" => run::<no_remote_shell::NoRemoteShell>(plan, config),
-            "required-tags" => run::<required_tags::RequiredTags>(plan, config),
-            "allowed-regions" => run::<allowed_regions::AllowedRegions>(plan, config),
-            "destroy-budget" => run::<destroy_budget::DestroyBudget>(plan, config),
-            _ => run::<create_before_destroy::CreateBeforeDestroy>(plan, config),
-        }
-        .map_err(|err| FloorError(format!("policy `{id}`: {err}")))?;
-        findings.extend(found);
+        findings.extend(check_one(plan, id, config)?);
     }
     Ok(findings)
+}
+
+/// Runs one of the benchmark's stock policies natively.
+pub fn check_one(plan: &Plan, id: &str, config: &str) -> Result<Vec<Finding>, FloorError> {
+    match id {
+        "immutable" => run::<immutable::Immutable>(plan, config),
+        "no-remote-shell" => run::<no_remote_shell::NoRemoteShell>(plan, config),
+        "required-tags" => run::<required_tags::RequiredTags>(plan, config),
+        "allowed-regions" => run::<allowed_regions::AllowedRegions>(plan, config),
+        "destroy-budget" => run::<destroy_budget::DestroyBudget>(plan, config),
+        "create-before-destroy" => run::<create_before_destroy::CreateBeforeDestroy>(plan, config),
+        other => {
+            return Err(FloorError(format!(
+                "`{other}` is not a policy of the benchmark"
+            )));
+        }
+    }
+    .map_err(|err| FloorError(format!("policy `{id}`: {err}")))
 }
 
 fn run<P: Policy>(plan: &Plan, config: &str) -> Result<Vec<Finding>, provkey_sdk::Error> {

@@ -72,6 +72,7 @@ fn render(report: &CheckReport, plan: &Plan) -> String {
     // Findings by resource.
     if !report.findings.is_empty() {
         let _ = writeln!(md, "### Findings");
+        let actions = super::action_names(plan);
         let mut current: Option<Option<&str>> = None;
         let mut shown = 0;
         for line in &report.findings {
@@ -83,7 +84,7 @@ fn render(report: &CheckReport, plan: &Plan) -> String {
                 current = Some(f.address.as_deref());
                 match &f.address {
                     Some(address) => {
-                        let action = plan.change(address).map_or("", |c| c.action.name());
+                        let action = actions.get(address.as_str()).copied().unwrap_or("");
                         let _ = writeln!(md, "\n#### {} ({action})\n", code(address));
                     }
                     None => {

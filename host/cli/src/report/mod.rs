@@ -282,6 +282,8 @@ impl CheckReport {
         let mut used = vec![0usize; review.exceptions.len()];
         let mut expired_hits = vec![0usize; review.exceptions.len()];
         let redactor = redact::Redactor::from_plan(plan);
+        let addresses: std::collections::HashSet<&str> =
+            plan.changes.iter().map(|c| c.address.as_str()).collect();
         let mut policies = Vec::new();
         let mut findings = Vec::new();
         let mut summary = Summary::default();
@@ -312,7 +314,7 @@ impl CheckReport {
                                 _ => {}
                             }
                         }
-                        redact_finding(&redactor, plan, &mut finding);
+                        redact_finding(&redactor, &addresses, &mut finding);
                         findings.push(FindingLine {
                             policy: outcome.id.clone(),
                             finding,
@@ -456,9 +458,22 @@ impl CheckReport {
     }
 }
 
+/// Each change's action name by address, so that a report of many findings looks
+/// each one up in constant time.
+pub(crate) fn action_names(plan: &Plan) -> std::collections::HashMap<&str, &'static str> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address.as_str(), c.action.name()))
+        .collect()
+}
+
 /// Removes sensitive values from what a policy said. An address is left alone when
 /// it is one of the plan's (the plan's own addresses are printed anyway).
-fn redact_finding(redactor: &redact::Redactor, plan: &Plan, finding: &mut Finding) {
+fn redact_finding(
+    redactor: &redact::Redactor,
+    addresses: &std::collections::HashSet<&str>,
+    finding: &mut Finding,
+) {
     if redactor.is_empty() {
         return;
     }
@@ -471,7 +486,7 @@ fn redact_finding(redactor: &redact::Redactor, plan: &Plan, finding: &mut Findin
         redactor.redact_in_place(attribute);
     }
     if let Some(address) = &mut finding.address
-        && plan.change(address).is_none()
+        && !addresses.contains(address.as_str())
     {
         redactor.redact_in_place(address);
     }

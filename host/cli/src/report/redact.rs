@@ -38,6 +38,10 @@ impl Redactor {
                 .iter()
                 .chain(&change.after_sensitive)
                 .collect();
+            // Most changes mark nothing sensitive: leave their values unparsed.
+            if paths.is_empty() {
+                continue;
+            }
             // A path marked on one side is treated as sensitive on both.
             for side in [change.before_value(), change.after_value()]
                 .into_iter()

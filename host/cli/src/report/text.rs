@@ -51,6 +51,7 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
         actions.join(", "),
     )?;
 
+    let actions = super::action_names(plan);
     let mut current: Option<Option<&str>> = None;
     for line in &report.findings {
         let f = &line.finding;
@@ -59,7 +60,7 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
             writeln!(out)?;
             match &f.address {
                 Some(address) => {
-                    let action = plan.change(address).map(|c| c.action.name()).unwrap_or("");
+                    let action = actions.get(address.as_str()).copied().unwrap_or("");
                     writeln!(
                         out,
                         "{BOLD}{}{BOLD:#} {DIM}({action}){DIM:#}",
