@@ -9,7 +9,9 @@
 //! ingress rules, some open to the world on port 22), `aws_iam_policy` (a policy
 //! document held as a JSON string) and `aws_instance` (values unknown until apply).
 //! About a third of the resources live in modules, some have a count index, a few
-//! carry sensitive values. Actions are drawn as create 60%, update 25%, replace 10%
+//! carry sensitive values. Like Terraform's, the output ends with `planned_values`
+//! (every resource left after apply, by module), which tools such as Checkov read
+//! instead of `resource_changes`. Actions are drawn as create 60%, update 25%, replace 10%
 //! (half destroy-before-create, half create-before-destroy) and delete 5%.
 //!
 //! So that every rule of the side-by-side benchmark (`compare`) has something to
@@ -74,23 +76,100 @@ pub fn generate(changes: usize, seed: u64) -> Generated {
         rng: SplitMix64(seed),
         counts: Counts::default(),
     };
-    let mut out = Vec::with_capacity(changes.saturating_mul(1_200) + 256);
+    let mut out = Vec::with_capacity(changes.saturating_mul(2_200) + 256);
     out.extend_from_slice(
         br#"{"format_version":"1.2","terraform_version":"1.9.8","applyable":true,"complete":true,"errored":false,"resource_changes":["#,
     );
+    // `planned_values` as Terraform writes it: every resource that exists after
+    // apply, its known values, by module. Tools such as Checkov read only this.
+    let mut planned = Planned::default();
     for i in 0..changes {
         if i > 0 {
             out.push(b',');
         }
         let change = generator.change(i);
+        planned.add(&change);
         // Writing a `Value` to a `Vec` cannot fail: keys are strings, no I/O happens.
         let _ = serde_json::to_writer(&mut out, &change);
     }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(br#"],"planned_values":{"root_module":{"resources":["#);
+    planned.write_root(&mut out);
+    out.extend_from_slice(br#"],"child_modules":["#);
+    planned.write_children(&mut out);
+    out.extend_from_slice(b"]}}}");
     Generated {
         // serde_json writes UTF-8 and the framing is ASCII.
         json: String::from_utf8(out).unwrap_or_default(),
         counts: generator.counts,
+    }
+}
+
+/// The resources of `planned_values`: the root module's, then each module's, in
+/// the order the modules first appear.
+#[derive(Default)]
+struct Planned {
+    root: Vec<u8>,
+    modules: Vec<(String, Vec<u8>)>,
+}
+
+impl Planned {
+    /// Adds the resource a change leaves behind (none for a delete).
+    fn add(&mut self, rc: &Value) {
+        let change = &rc["change"];
+        if change["after"].is_null() {
+            return;
+        }
+        let mut resource = json!({
+            "address": rc["address"],
+            "mode": rc["mode"],
+            "type": rc["type"],
+            "name": rc["name"],
+            "provider_name": rc["provider_name"],
+            "schema_version": 0,
+            "values": change["after"],
+            "sensitive_values": change["after_sensitive"],
+        });
+        if let Some(index) = rc.get("index") {
+            resource["index"] = index.clone();
+        }
+        let buffer = match rc["module_address"].as_str() {
+            None => &mut self.root,
+            Some(module) => {
+                let at = match self.modules.iter().position(|(m, _)| m == module) {
+                    Some(at) => at,
+                    None => {
+                        self.modules.push((module.to_string(), Vec::new()));
+                        self.modules.len() - 1
+                    }
+                };
+                match self.modules.get_mut(at) {
+                    Some((_, buffer)) => buffer,
+                    None => return,
+                }
+            }
+        };
+        if !buffer.is_empty() {
+            buffer.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *buffer, &resource);
+    }
+
+    fn write_root(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.root);
+    }
+
+    fn write_children(&self, out: &mut Vec<u8>) {
+        for (i, (module, resources)) in self.modules.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *out, &json!({"address": module}));
+            // Reopen the object to append the resources without re-parsing them.
+            out.pop();
+            out.extend_from_slice(br#","resources":["#);
+            out.extend_from_slice(resources);
+            out.extend_from_slice(b"]}");
+        }
     }
 }
 
@@ -575,6 +654,57 @@ mod tests {
     use provkey_plan::{Action, Plan, PlanSource, ReplaceOrder};
 
     #[test]
+    fn planned_values_hold_every_resource_left_after_apply() {
+        let generated = generate(400, 11);
+        let plan: Value = serde_json::from_str(&generated.json).unwrap();
+        let changes = plan["resource_changes"].as_array().unwrap();
+        let mut want: Vec<&str> = changes
+            .iter()
+            .filter(|rc| !rc["change"]["after"].is_null())
+            .map(|rc| rc["address"].as_str().unwrap())
+            .collect();
+        let root = &plan["planned_values"]["root_module"];
+        let mut got: Vec<&str> = root["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(
+                root["child_modules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|m| m["resources"].as_array().unwrap()),
+            )
+            .map(|r| r["address"].as_str().unwrap())
+            .collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        assert_eq!(
+            got.len(),
+            generated.counts.total() - generated.counts.delete
+        );
+        for module in root["child_modules"].as_array().unwrap() {
+            let prefix = format!("{}.", module["address"].as_str().unwrap());
+            for r in module["resources"].as_array().unwrap() {
+                assert!(r["address"].as_str().unwrap().starts_with(&prefix));
+            }
+        }
+        // The values are the planned `after`.
+        let first = changes
+            .iter()
+            .find(|rc| rc["module_address"].is_null() && !rc["change"]["after"].is_null())
+            .unwrap();
+        let planned = root["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == first["address"])
+            .unwrap();
+        assert_eq!(planned["values"], first["change"]["after"]);
+    }
+
+    #[test]
     fn same_seed_same_bytes() {
         let a = generate(500, 7);
         let b = generate(500, 7);
@@ -584,7 +714,8 @@ mod tests {
         // A prefix of a larger plan draws the same numbers.
         let first = generate(3, DEFAULT_SEED);
         let more = generate(4, DEFAULT_SEED);
-        assert!(more.json.starts_with(&first.json[..first.json.len() - 2]));
+        let changes_of_first = first.json.find(r#"],"planned_values""#).unwrap();
+        assert!(more.json.starts_with(&first.json[..changes_of_first]));
     }
 
     #[test]
