@@ -257,6 +257,13 @@ fn c_build_names_the_missing_tool_and_its_package() {
         "wasi-libc (the C library for `wasm32-wasi`)",
         "wasi-libc",
     );
+    // The failing probe must not have removed a file it wrote: clang deletes its
+    // outputs on failure, which once took `/dev/null` with it (tests run as root).
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_char_device(&null.file_type()),
+        "/dev/null is no longer a device"
+    );
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "DIR")]
     pub peers: Option<PathBuf>,
     /// Also time the engine variants (sequential policies, pooling allocator,
-    /// no copy-on-write images) at sizes up to 1,000.
+    /// no copy-on-write images, no epoch interruption) at sizes up to 10,000.
     #[arg(long)]
     pub variants: bool,
     /// Skip the cold-process comparison.
@@ -101,6 +101,7 @@ enum Arm {
     ProvkeySequential,
     ProvkeyPooling,
     ProvkeyNoCow,
+    ProvkeyNoEpoch,
 }
 
 impl Arm {
@@ -113,6 +114,7 @@ impl Arm {
             Arm::ProvkeySequential => "provkey-sequential",
             Arm::ProvkeyPooling => "provkey-pooling",
             Arm::ProvkeyNoCow => "provkey-no-cow",
+            Arm::ProvkeyNoEpoch => "provkey-no-epoch",
         }
     }
 
@@ -123,8 +125,9 @@ impl Arm {
             Arm::Regorus => "regorus 0.14 (Rego)",
             Arm::Opa => "OPA v1.20.2 (Go, in-process .so)",
             Arm::ProvkeySequential => "  variant: policies one by one",
-            Arm::ProvkeyPooling => "  variant: pooling allocator",
+            Arm::ProvkeyPooling => "  variant: pooling allocator, 64 MiB kept resident",
             Arm::ProvkeyNoCow => "  variant: no copy-on-write images",
+            Arm::ProvkeyNoEpoch => "  variant: no epoch interruption (no deadline)",
         }
     }
 
@@ -137,6 +140,7 @@ impl Arm {
             Arm::ProvkeySequential,
             Arm::ProvkeyPooling,
             Arm::ProvkeyNoCow,
+            Arm::ProvkeyNoEpoch,
         ]
         .into_iter()
         .find(|a| a.key() == key)
@@ -167,10 +171,15 @@ pub fn run_arm(args: &ArmArgs) -> Result<()> {
     let setup = Instant::now();
     let mut check: CheckFn = match arm {
         Arm::Floor => Box::new(|t: &str| Ok(floor::keys(&floor::check(t)?))),
-        Arm::Provkey | Arm::ProvkeySequential | Arm::ProvkeyPooling | Arm::ProvkeyNoCow => {
+        Arm::Provkey
+        | Arm::ProvkeySequential
+        | Arm::ProvkeyPooling
+        | Arm::ProvkeyNoCow
+        | Arm::ProvkeyNoEpoch => {
             let tuning = match arm {
                 Arm::ProvkeyPooling => Tuning::Pooling,
                 Arm::ProvkeyNoCow => Tuning::NoCow,
+                Arm::ProvkeyNoEpoch => Tuning::NoEpoch,
                 _ => Tuning::Product,
             };
             let provkey = Provkey::new(text.len(), args.cache.clone(), tuning)?;
@@ -432,11 +441,12 @@ fn arms_for(args: &CompareArgs, ctx: &Ctx, n: usize) -> Vec<Arm> {
     if ctx.peers.opa_lib.is_some() {
         arms.push(Arm::Opa);
     }
-    if args.variants && n <= 1_000 {
+    if args.variants && n <= 10_000 {
         arms.extend([
             Arm::ProvkeySequential,
             Arm::ProvkeyPooling,
             Arm::ProvkeyNoCow,
+            Arm::ProvkeyNoEpoch,
         ]);
     }
     arms

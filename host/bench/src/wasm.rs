@@ -23,6 +23,8 @@ pub enum Tuning {
     Pooling,
     /// Copy-on-write memory images switched off (data segments copied per instance).
     NoCow,
+    /// No epoch interruption: what the deadline costs (the product never runs so).
+    NoEpoch,
 }
 
 impl Tuning {
@@ -31,6 +33,7 @@ impl Tuning {
             Tuning::Product => "product",
             Tuning::Pooling => "pooling",
             Tuning::NoCow => "no-cow",
+            Tuning::NoEpoch => "no-epoch",
         }
     }
 }
@@ -86,11 +89,17 @@ impl Provkey {
                     .total_core_instances(256)
                     .total_memories(256)
                     .total_tables(256)
-                    .max_memory_size(limits.memory_bytes);
+                    .max_memory_size(limits.memory_bytes)
+                    // Reuse a slot's first pages without faulting them in again:
+                    // fresh pages are a visible part of every evaluation.
+                    .linear_memory_keep_resident(64 << 20);
                 config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
             }
             Tuning::NoCow => {
                 config.memory_init_cow(false);
+            }
+            Tuning::NoEpoch => {
+                config.epoch_interruption(false);
             }
         }
         let runtime = Runtime::with_engine_config(RuntimeOptions { limits, cache_dir }, &config)

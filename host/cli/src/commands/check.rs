@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
+use provkey_core::trust::TrustRoot;
 use provkey_plan::Plan;
 use provkey_runtime::{
     Limits, LoadedPolicy, PolicyError, PolicyOrigin, PolicyOutcome, Runtime, RuntimeError,
@@ -340,50 +341,38 @@ pub fn run_check_with(
     trust_cli: Option<&Path>,
 ) -> CliResult<CheckRun> {
     let started = std::time::Instant::now();
-    let (plan, plan_bytes) = read_plan(plan_path)?;
+    let plan_bytes = read_plan_bytes(plan_path)?;
+    let runtime = runtime_args.build_for_input(plan_bytes.len())?;
+    // Parsing the plan and loading the policies do not depend on each other; in a
+    // cold process each takes milliseconds, so they run side by side. A bad plan is
+    // still reported first.
+    let (plan, policies) = rayon::join(
+        || parse_plan(plan_path, &plan_bytes),
+        || {
+            load_checks(
+                &runtime,
+                policies,
+                config_args,
+                runtime_args,
+                review_args,
+                trust_cli,
+            )
+        },
+    );
+    let plan = plan?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis(),
         changes = plan.changes.len(),
         "read the plan"
     );
-    let set_path = review_args.policy_set.clone().or_else(|| {
-        let default = Path::new(policy_set::SET_FILE_NAME);
-        (policies.is_empty() && config_args.is_empty() && default.is_file())
-            .then(|| default.to_path_buf())
-    });
-    let runtime = runtime_args.build_for_input(plan_bytes.len())?;
-    let mut review = Review::default();
-    let mut trust = None;
-    let mut waivers_path = review_args.waivers.clone();
-    let (configs, loaded, mut failed) = match &set_path {
-        Some(path) => {
-            let ctx = policy_set::PolicySetContext::load(path)?;
-            let lock = policy_set::Lock::read(&ctx.lock_path())?;
-            let cache = policy_set::fetch::ComponentCache::new(runtime_args.cache_dir());
-            let resolved = policy_set::resolve(&ctx, trust_cli, &cache, Some(&lock))?;
-            if waivers_path.is_none() {
-                waivers_path = ctx.waivers_path();
-            }
-            if resolved.trust.is_some() {
-                trust = resolved.trust.clone();
-            } else if let Some(path) = ctx.trust_path(trust_cli) {
-                trust = Some(review::load_trust_root(&path)?);
-            }
-            let (configs, loaded, failed) = load_resolved(&runtime, &resolved)?;
-            for policy in &resolved.policies {
-                review
-                    .levels
-                    .insert(policy.id.clone(), policy.levels.clone());
-            }
-            (configs, loaded, failed)
-        }
-        None => {
-            let configs = read_configs(config_args)?;
-            let (loaded, failed) = load_policies(&runtime, policies)?;
-            check_config_ids(&configs, &loaded)?;
-            (configs, loaded, failed)
-        }
-    };
+    let PolicyLoad {
+        configs,
+        loaded,
+        mut failed,
+        mut review,
+        mut trust,
+        waivers_path,
+    } = policies?;
     check_config_schemas(&configs, &loaded)?;
     if (waivers_path.is_some() || !review_args.overrides.is_empty()) && trust.is_none() {
         trust = match trust_cli {
@@ -464,6 +453,73 @@ pub fn run_check_with(
     })
 }
 
+/// The policies of a check, loaded, with what the review needs from their set.
+struct PolicyLoad {
+    configs: BTreeMap<String, String>,
+    loaded: Vec<LoadedPolicy>,
+    failed: Vec<PolicyOutcome>,
+    review: Review,
+    trust: Option<TrustRoot>,
+    waivers_path: Option<PathBuf>,
+}
+
+/// Loads the policies: a policy set (given, or `provkey.toml` in the current
+/// directory when no `--policy`/`--config` is given), or the `--policy` list.
+fn load_checks(
+    runtime: &Runtime,
+    policies: &[PathBuf],
+    config_args: &[(String, PathBuf)],
+    runtime_args: &RuntimeArgs,
+    review_args: &ReviewArgs,
+    trust_cli: Option<&Path>,
+) -> CliResult<PolicyLoad> {
+    let set_path = review_args.policy_set.clone().or_else(|| {
+        let default = Path::new(policy_set::SET_FILE_NAME);
+        (policies.is_empty() && config_args.is_empty() && default.is_file())
+            .then(|| default.to_path_buf())
+    });
+    let mut review = Review::default();
+    let mut trust = None;
+    let mut waivers_path = review_args.waivers.clone();
+    let (configs, loaded, failed) = match &set_path {
+        Some(path) => {
+            let ctx = policy_set::PolicySetContext::load(path)?;
+            let lock = policy_set::Lock::read(&ctx.lock_path())?;
+            let cache = policy_set::fetch::ComponentCache::new(runtime_args.cache_dir());
+            let resolved = policy_set::resolve(&ctx, trust_cli, &cache, Some(&lock))?;
+            if waivers_path.is_none() {
+                waivers_path = ctx.waivers_path();
+            }
+            if resolved.trust.is_some() {
+                trust = resolved.trust.clone();
+            } else if let Some(path) = ctx.trust_path(trust_cli) {
+                trust = Some(review::load_trust_root(&path)?);
+            }
+            let (configs, loaded, failed) = load_resolved(runtime, &resolved)?;
+            for policy in &resolved.policies {
+                review
+                    .levels
+                    .insert(policy.id.clone(), policy.levels.clone());
+            }
+            (configs, loaded, failed)
+        }
+        None => {
+            let configs = read_configs(config_args)?;
+            let (loaded, failed) = load_policies(runtime, policies)?;
+            check_config_ids(&configs, &loaded)?;
+            (configs, loaded, failed)
+        }
+    };
+    Ok(PolicyLoad {
+        configs,
+        loaded,
+        failed,
+        review,
+        trust,
+        waivers_path,
+    })
+}
+
 /// Loads the components of a resolved policy set (already checked against their
 /// digests), with the configuration the set gives each.
 #[allow(clippy::type_complexity, reason = "a private helper's triple")]
@@ -516,6 +572,13 @@ fn load_resolved(
 
 /// Reads and parses the plan; every failure is exit 2 and names the file.
 pub fn read_plan(path: &Path) -> CliResult<(Plan, Vec<u8>)> {
+    let bytes = read_plan_bytes(path)?;
+    let plan = parse_plan(path, &bytes)?;
+    Ok((plan, bytes))
+}
+
+/// Reads a plan file's bytes, bounded by the largest plan accepted.
+pub fn read_plan_bytes(path: &Path) -> CliResult<Vec<u8>> {
     let shown = path.display();
     let bytes = provkey_runtime::read_bounded(path, MAX_PLAN_BYTES).map_err(|err| match err {
         RuntimeError::Read { source, .. } => {
@@ -523,24 +586,28 @@ pub fn read_plan(path: &Path) -> CliResult<(Plan, Vec<u8>)> {
         }
         other => CliError::bad_input(other),
     });
-    let bytes = bytes.map_err(|mut err| {
+    bytes.map_err(|mut err| {
         err.error = err.error.context(format!("cannot read plan `{shown}`"));
         err
-    })?;
-    let text = std::str::from_utf8(&bytes).map_err(|err| {
+    })
+}
+
+/// Parses the plan read from `path`.
+pub fn parse_plan(path: &Path, bytes: &[u8]) -> CliResult<Plan> {
+    let shown = path.display();
+    let text = std::str::from_utf8(bytes).map_err(|err| {
         CliError::bad_input(anyhow!(
             "cannot read plan `{shown}`: it is not UTF-8 text (invalid byte at offset {})",
             err.valid_up_to()
         ))
         .with_help("pass the JSON plan: `terraform show -json PLANFILE > plan.json`")
     })?;
-    let plan = Plan::from_json(text).map_err(|err| {
+    Plan::from_json(text).map_err(|err| {
         CliError::bad_input(anyhow!("cannot read plan `{shown}`: {err}")).with_help(
             "provkey reads its own plan JSON and `terraform show -json` / `tofu show -json` \
              output (format versions 0.1 to 1.2)",
         )
-    })?;
-    Ok((plan, bytes))
+    })
 }
 
 fn read_configs(args: &[(String, PathBuf)]) -> CliResult<BTreeMap<String, String>> {

@@ -107,10 +107,11 @@ fn check_toolchain(clang: &Path) -> CliResult<()> {
     if !Path::new(&linker).is_absolute() || !Path::new(&linker).is_file() {
         return Err(missing("`wasm-ld` (the WebAssembly linker)", "lld"));
     }
-    // wasi-libc's headers.
+    // wasi-libc's headers. `-fsyntax-only` writes no file: with `-o /dev/null`, a
+    // failing clang run as root deletes `/dev/null` (it removes its outputs).
     let (ok, _) = ask_clang(
         clang,
-        &[target, "-E", "-x", "c", "-o", "/dev/null", "-"],
+        &[target, "-fsyntax-only", "-x", "c", "-"],
         Some("#include <stdlib.h>\n"),
     )?;
     if !ok {
