@@ -104,25 +104,11 @@ fn main() -> ExitCode {
         "count": keys.len(),
         "digest": digest(&keys),
         "per_rule": per_rule(&keys),
-        "rss_kb": peak_rss_kb(),
+        "rss_kb": provkey_bench_rego::rss::peak_rss_kib().unwrap_or(0),
     });
     if args.keys {
         report["keys"] = serde_json::json!(keys);
     }
     println!("{report}");
     ExitCode::from(u8::from(!keys.is_empty()))
-}
-
-/// The process's peak resident set (VmHWM), in KiB.
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmHWM:")
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-            })
-        })
-        .unwrap_or(0)
 }

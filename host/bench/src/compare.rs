@@ -215,7 +215,7 @@ pub fn run_arm(args: &ArmArgs) -> Result<()> {
         "count": keys.len(),
         "digest": digest(&keys),
         "per_rule": per_rule(&keys),
-        "rss_kb": peak_rss_kb(),
+        "rss_kb": crate::rss::peak_rss_kib().unwrap_or(0),
     });
     println!("{report}");
     Ok(())
@@ -230,20 +230,6 @@ fn samples_ms(samples: &Samples) -> Vec<f64> {
                 * 1e3
         })
         .collect()
-}
-
-/// The process's peak resident set (VmHWM), in KiB.
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("VmHWM:")
-                    .and_then(|v| v.split_whitespace().next())
-                    .and_then(|v| v.parse().ok())
-            })
-        })
-        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ pub fn generate(changes: usize, seed: u64) -> Generated {
         let _ = serde_json::to_writer(&mut out, &change);
     }
     out.extend_from_slice(br#"],"planned_values":{"root_module":{"resources":["#);
-    planned.write_root(&mut out);
+    out.extend_from_slice(&planned.root);
     out.extend_from_slice(br#"],"child_modules":["#);
     planned.write_children(&mut out);
     out.extend_from_slice(b"]}}}");
@@ -154,18 +154,13 @@ impl Planned {
         let _ = serde_json::to_writer(&mut *buffer, &resource);
     }
 
-    fn write_root(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.root);
-    }
-
     fn write_children(&self, out: &mut Vec<u8>) {
         for (i, (module, resources)) in self.modules.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            let _ = serde_json::to_writer(&mut *out, &json!({"address": module}));
-            // Reopen the object to append the resources without re-parsing them.
-            out.pop();
+            out.extend_from_slice(br#"{"address":"#);
+            let _ = serde_json::to_writer(&mut *out, module);
             out.extend_from_slice(br#","resources":["#);
             out.extend_from_slice(resources);
             out.extend_from_slice(b"]}");

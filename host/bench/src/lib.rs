@@ -5,5 +5,6 @@
 pub mod findings;
 pub mod floor;
 pub mod genplan;
+pub mod rss;
 pub mod stats;
 pub mod wasm;

@@ -86,7 +86,7 @@ fn main() -> Res<()> {
         "    provkey seal process:          {:>9.1} MiB",
         med_kib(&|r| r.seal_rss_kib) as f64 / 1024.0
     );
-    match peak_rss_kib() {
+    match provkey_bench::rss::peak_rss_kib() {
         Some(kib) => println!(
             "    this process (the applies):    {:>9.1} MiB",
             kib as f64 / 1024.0
@@ -227,7 +227,7 @@ fn provkey(cache: &Path, data: &Path, args: &[String]) -> Res<(Duration, u64)> {
     let mut peak = 0;
     let status = loop {
         if let Ok(text) = std::fs::read_to_string(&status_file) {
-            peak = peak.max(vm_hwm_kib(&text).unwrap_or(0));
+            peak = peak.max(provkey_bench::rss::vm_hwm_kib(&text).unwrap_or(0));
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -247,13 +247,6 @@ fn provkey(cache: &Path, data: &Path, args: &[String]) -> Res<(Duration, u64)> {
     Ok((elapsed, peak))
 }
 
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -266,8 +259,4 @@ fn set_private(p: &Path) -> Res<()> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    vm_hwm_kib(&std::fs::read_to_string("/proc/self/status").ok()?)
 }

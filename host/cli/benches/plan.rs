@@ -107,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (desired_json.len() + current_json.len()) / 1024,
         stats(&plan_times)
     );
-    match peak_rss_kib() {
+    match provkey_bench::rss::peak_rss_kib() {
         Some(kib) => println!("  peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("  peak memory: unavailable on this platform"),
     }
@@ -137,12 +137,4 @@ fn stats(times: &[Duration]) -> String {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

@@ -413,7 +413,7 @@ pub fn run_check_with(
         runtime.cache().misses()
     );
     let report = CheckReport::reviewed(
-        PlanSummary::new(plan_path, &plan, &plan_bytes),
+        PlanSummary::new(plan_path, &plan, &plan_bytes, plan_blake3),
         &plan,
         &outcomes,
         &review,

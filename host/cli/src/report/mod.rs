@@ -97,12 +97,13 @@ pub struct PlanSummary {
 }
 
 impl PlanSummary {
-    pub fn new(path: &Path, plan: &Plan, bytes: &[u8]) -> Self {
+    /// `blake3` is the hex digest of `bytes` (the caller has it already).
+    pub fn new(path: &Path, plan: &Plan, bytes: &[u8], blake3: String) -> Self {
         PlanSummary {
             path: path.display().to_string(),
             source: plan.source.as_str(),
             source_version: plan.source_version.clone(),
-            blake3: blake3::hash(bytes).to_hex().to_string(),
+            blake3,
             changes: plan.changes.len(),
             actions: plan.action_counts(),
             address_lines: address_lines(plan, bytes),
