@@ -215,7 +215,7 @@ pub fn run_arm(args: &ArmArgs) -> Result<()> {
         "count": keys.len(),
         "digest": digest(&keys),
         "per_rule": per_rule(&keys),
-        "rss_kb": crate::rss::peak_rss_kib().unwrap_or(0),
+        "rss_kb": provkey_bench::rss::peak_rss_kib().unwrap_or(0),
     });
     println!("{report}");
     Ok(())
