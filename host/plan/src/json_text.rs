@@ -1,17 +1,67 @@
+use std::fmt;
+use std::ops::Range;
 use std::sync::OnceLock;
 
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// A JSON value kept as text, parsed on first use.
+/// Which value of a change: the one before it or the one after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Before,
+    After,
+}
+
+/// Attribute values that live outside this process, fetched on first use.
 ///
-/// Attribute values cross the Wasm boundary as text; most policies look at a few
-/// attributes of a few resources, so parsing is deferred until someone asks.
-#[derive(Default)]
+/// A guest built on `provkey:plan@0.2.0` does not receive the attribute values of a
+/// plan: it asks the host for those it reads (`provkey:plan/plan-view`). The guest
+/// SDK implements this trait over that import; nothing else needs to.
+pub trait RemoteValues: Send + Sync {
+    /// The JSON text of the value at `pointer` (RFC 6901; `""` is the whole value)
+    /// in change `change`'s `side`; `None` when there is none.
+    fn text_at(&self, change: u32, side: Side, pointer: &str) -> Option<String>;
+}
+
+/// A JSON value kept as text, parsed on first use and only as far as it is read.
+///
+/// Most policies read a few attributes of a few resources. Reading `/tags/env`
+/// scans the text once for its top-level members (without building their values),
+/// then parses only `tags`; the whole tree is built only when someone asks for it
+/// ([`JsonText::value`]). Every parse is kept, so each is done once, whichever
+/// thread asks first.
+///
+/// The text is either held here or, in a guest of `provkey:plan@0.2.0`, held by the
+/// host and fetched whole the first time anything in it is read
+/// ([`JsonText::remote`]): one call per value read, however many members are.
 pub struct JsonText {
-    text: String,
+    text: OnceLock<String>,
+    remote: Option<Remote>,
     parsed: OnceLock<Option<Value>>,
+    members: OnceLock<Option<Vec<Member>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Remote {
+    values: &'static dyn RemoteValues,
+    change: u32,
+    side: Side,
+}
+
+/// One top-level member of an object: its key, where its text is in the object's,
+/// and its value once someone has read it.
+struct Member {
+    key: Box<str>,
+    span: Range<usize>,
+    value: OnceLock<Option<Value>>,
+}
+
+impl Default for JsonText {
+    fn default() -> Self {
+        JsonText::new(String::new())
+    }
 }
 
 impl JsonText {
@@ -19,58 +69,235 @@ impl JsonText {
     /// returns `None` if it is not.
     pub fn new(text: impl Into<String>) -> Self {
         JsonText {
-            text: text.into(),
+            text: OnceLock::from(text.into()),
+            remote: None,
             parsed: OnceLock::new(),
+            members: OnceLock::new(),
         }
     }
 
     /// Serializes a value.
     pub fn from_value(value: &Value) -> Self {
-        let text = value.to_string();
-        let parsed = OnceLock::new();
-        let _ = parsed.set(Some(value.clone()));
-        JsonText { text, parsed }
+        let text = JsonText::new(value.to_string());
+        let _ = text.parsed.set(Some(value.clone()));
+        text
     }
 
+    /// A value that `values` holds: change `change`'s `side`. Nothing is fetched
+    /// until something is read.
+    pub fn remote(values: &'static dyn RemoteValues, change: u32, side: Side) -> Self {
+        JsonText {
+            text: OnceLock::new(),
+            remote: Some(Remote {
+                values,
+                change,
+                side,
+            }),
+            parsed: OnceLock::new(),
+            members: OnceLock::new(),
+        }
+    }
+
+    /// The whole text (fetched first if it is remote; `null` if the host has none).
     pub fn as_str(&self) -> &str {
-        &self.text
+        self.text.get_or_init(|| match self.remote {
+            Some(r) => r
+                .values
+                .text_at(r.change, r.side, "")
+                .unwrap_or_else(|| "null".to_string()),
+            None => String::new(),
+        })
     }
 
     pub fn into_string(self) -> String {
-        self.text
+        let _ = self.as_str();
+        self.text.into_inner().unwrap_or_default()
     }
 
-    /// The parsed value, or `None` when the text is not valid JSON.
+    /// The whole parsed value, or `None` when the text is not valid JSON.
     pub fn value(&self) -> Option<&Value> {
         self.parsed
-            .get_or_init(|| serde_json::from_str(&self.text).ok())
+            .get_or_init(|| serde_json::from_str(self.as_str()).ok())
+            .as_ref()
+    }
+
+    /// The value at a JSON Pointer, as [`Value::pointer`] finds it, parsing only
+    /// the top-level member the pointer goes through.
+    pub fn pointer(&self, pointer: &str) -> Option<&Value> {
+        if let Some(whole) = self.parsed.get() {
+            return whole.as_ref()?.pointer(pointer);
+        }
+        let Some(tail) = pointer.strip_prefix('/') else {
+            return if pointer.is_empty() {
+                self.value()
+            } else {
+                None
+            };
+        };
+        let (segment, rest) = match tail.find('/') {
+            Some(slash) => tail.split_at(slash),
+            None => (tail, ""),
+        };
+        match self.members() {
+            Some(members) => {
+                let key = unescape(segment);
+                let member = find(members, &key)?;
+                self.member_value(member)?.pointer(rest)
+            }
+            None => self.value()?.pointer(pointer),
+        }
+    }
+
+    /// Whether this is an object with a member `key` (whatever its value, `null`
+    /// included).
+    pub fn has_key(&self, key: &str) -> bool {
+        self.members()
+            .is_some_and(|members| find(members, key).is_some())
+    }
+
+    /// The keys of the top-level members, in document order (a key repeated in the
+    /// text is listed once per occurrence); `None` when this is not an object.
+    pub fn keys(&self) -> Option<impl Iterator<Item = &str>> {
+        Some(self.members()?.iter().map(|member| &*member.key))
+    }
+
+    /// The text of a top-level member named by a one-segment pointer (`/tags`),
+    /// exactly as written, without parsing it; `None` for any other pointer or
+    /// when there is no such member.
+    pub fn member_text(&self, pointer: &str) -> Option<&str> {
+        let segment = pointer.strip_prefix('/')?;
+        if segment.contains('/') {
+            return None;
+        }
+        let member = find(self.members()?, &unescape(segment))?;
+        self.text_of(member)
+    }
+
+    /// Whether member `key` differs between `self` and `other`: present in one
+    /// only, or with values that are not equal. Identical texts are equal without
+    /// being parsed.
+    pub fn member_differs(&self, other: &JsonText, key: &str) -> bool {
+        let mine = self.members().and_then(|m| find(m, key));
+        let theirs = other.members().and_then(|m| find(m, key));
+        match (mine, theirs) {
+            (None, None) => false,
+            (Some(_), None) | (None, Some(_)) => true,
+            (Some(a), Some(b)) => {
+                if let (Some(x), Some(y)) = (self.text_of(a), other.text_of(b))
+                    && x == y
+                {
+                    return false;
+                }
+                self.member_value(a) != other.member_value(b)
+            }
+        }
+    }
+
+    /// The top-level members, found on first use; `None` when this is not an object.
+    fn members(&self) -> Option<&[Member]> {
+        self.members
+            .get_or_init(|| index_members(self.as_str()))
+            .as_deref()
+    }
+
+    fn text_of<'a>(&'a self, member: &'a Member) -> Option<&'a str> {
+        self.as_str().get(member.span.clone())
+    }
+
+    fn member_value<'a>(&'a self, member: &'a Member) -> Option<&'a Value> {
+        member
+            .value
+            .get_or_init(|| serde_json::from_str(self.text_of(member)?).ok())
             .as_ref()
     }
 }
 
+/// The member a lookup finds: the last of that key, as a parsed object keeps the
+/// last of duplicate keys.
+fn find<'a>(members: &'a [Member], key: &str) -> Option<&'a Member> {
+    members.iter().rev().find(|member| &*member.key == key)
+}
+
+fn unescape(segment: &str) -> std::borrow::Cow<'_, str> {
+    if segment.contains('~') {
+        segment.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        segment.into()
+    }
+}
+
+/// Finds the top-level members of an object's text without building their
+/// values: serde_json skips each value (validating it) and hands back its text.
+fn index_members(text: &str) -> Option<Vec<Member>> {
+    struct Members<'de>(Vec<(String, &'de RawValue)>);
+
+    impl<'de> Deserialize<'de> for Members<'de> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct ObjectVisitor;
+            impl<'de> Visitor<'de> for ObjectVisitor {
+                type Value = Members<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                    while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                        members.push(entry);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            deserializer.deserialize_map(ObjectVisitor)
+        }
+    }
+
+    let Members(entries) = serde_json::from_str(text).ok()?;
+    let base = text.as_ptr() as usize;
+    entries
+        .into_iter()
+        .map(|(key, raw)| {
+            let start = (raw.get().as_ptr() as usize).checked_sub(base)?;
+            Some(Member {
+                key: key.into_boxed_str(),
+                span: start..start + raw.get().len(),
+                value: OnceLock::new(),
+            })
+        })
+        .collect()
+}
+
 impl Clone for JsonText {
     fn clone(&self) -> Self {
-        JsonText::new(self.text.clone())
+        match self.remote {
+            Some(remote) if self.text.get().is_none() => JsonText {
+                text: OnceLock::new(),
+                remote: Some(remote),
+                parsed: OnceLock::new(),
+                members: OnceLock::new(),
+            },
+            _ => JsonText::new(self.as_str().to_string()),
+        }
     }
 }
 
 impl PartialEq for JsonText {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        self.as_str() == other.as_str()
     }
 }
 
 impl Eq for JsonText {}
 
-impl std::fmt::Debug for JsonText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+impl fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for JsonText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
+        let raw: &RawValue =
+            serde_json::from_str(self.as_str()).map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
     }
 }
@@ -90,4 +317,122 @@ pub(crate) fn optional<'de, D: Deserializer<'de>>(
     Ok(raw
         .filter(|raw| raw.get() != "null")
         .map(|raw| JsonText::new(String::from(Box::<str>::from(raw)))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DOC: &str = r#"{"a": {"b": [1, {"c": "x"}]}, "t~/k": 2, "n": null, "a": {"b": [3]},
+                          "e\u0073c": "esc"}"#;
+
+    #[test]
+    fn pointers_agree_with_the_parsed_tree() {
+        let text = JsonText::new(DOC);
+        let whole: Value = serde_json::from_str(DOC).unwrap();
+        for pointer in [
+            "/a", "/a/b", "/a/b/0", "/a/b/1", "/t~0~1k", "/n", "/esc", "/nope", "a", "/a/",
+        ] {
+            assert_eq!(text.pointer(pointer), whole.pointer(pointer), "{pointer}");
+        }
+        // Only the members read were parsed, never the whole tree.
+        assert!(text.parsed.get().is_none());
+        assert_eq!(text.pointer(""), Some(&whole));
+        assert!(text.has_key("n") && text.has_key("esc") && !text.has_key("b"));
+        assert_eq!(
+            text.keys().map(Iterator::collect::<Vec<_>>),
+            Some(vec!["a", "t~/k", "n", "a", "esc"])
+        );
+        assert_eq!(text.member_text("/t~0~1k"), Some("2"));
+        assert_eq!(text.member_text("/a"), Some(r#"{"b": [3]}"#));
+        assert_eq!(text.member_text("/a/b"), None);
+        assert!(JsonText::new("[1]").keys().is_none());
+    }
+
+    #[test]
+    fn non_objects_and_invalid_text() {
+        let array = JsonText::new("[1, 2]");
+        assert_eq!(array.pointer("/1"), Some(&Value::from(2)));
+        assert!(!array.has_key("1"));
+        let broken = JsonText::new(r#"{"a": 1"#);
+        assert_eq!(broken.pointer("/a"), None);
+        assert_eq!(broken.value(), None);
+    }
+
+    #[test]
+    fn member_differences_compare_values_not_spelling() {
+        let before = JsonText::new(r#"{"a": 1, "b": {"x": 1, "y": 2}, "c": 3}"#);
+        let after = JsonText::new(r#"{"a": 1, "b": {"y": 2, "x": 1}, "d": 4}"#);
+        assert!(!before.member_differs(&after, "a"));
+        assert!(!before.member_differs(&after, "b"));
+        assert!(before.member_differs(&after, "c"));
+        assert!(before.member_differs(&after, "d"));
+        assert!(!before.member_differs(&after, "z"));
+    }
+
+    struct Host;
+    static HOST_DOC: &str = r#"{"tags": {"env": "prod"}, "size": 3}"#;
+    impl RemoteValues for Host {
+        fn text_at(&self, change: u32, side: Side, pointer: &str) -> Option<String> {
+            let whole: Value = serde_json::from_str(HOST_DOC).ok()?;
+            (change == 7 && side == Side::After)
+                .then(|| whole.pointer(pointer).map(Value::to_string))?
+        }
+    }
+
+    #[test]
+    fn remote_values_are_fetched_when_first_read() {
+        let text = JsonText::remote(&Host, 7, Side::After);
+        assert!(
+            text.text.get().is_none(),
+            "nothing is fetched before a read"
+        );
+        assert_eq!(
+            text.pointer("/tags/env").and_then(Value::as_str),
+            Some("prod")
+        );
+        assert!(text.has_key("size") && text.parsed.get().is_none());
+        let local = JsonText::new(r#"{"tags": {"env": "prod"}, "size": 4}"#);
+        assert!(!text.member_differs(&local, "tags"));
+        assert!(text.member_differs(&local, "size"));
+        assert_eq!(
+            text.value(),
+            serde_json::from_str::<Value>(HOST_DOC).ok().as_ref()
+        );
+        assert_eq!(text.clone().as_str(), text.as_str());
+        let missing = JsonText::remote(&Host, 7, Side::Before);
+        assert_eq!(missing.pointer("/tags"), None);
+        assert_eq!(missing.as_str(), "null");
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+            "[a-z~/\"]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-c~/]{0,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn lazy_lookups_match_value_pointer(value in json_value(), probe in "(/[a-c~01/]{0,2}){0,3}") {
+            let text = JsonText::new(value.to_string());
+            prop_assert_eq!(text.pointer(&probe), value.pointer(&probe));
+            if let Some(object) = value.as_object() {
+                for key in object.keys() {
+                    let pointer = crate::pointer::from_segments([key]);
+                    prop_assert_eq!(text.pointer(&pointer), object.get(key));
+                }
+            }
+        }
+    }
 }

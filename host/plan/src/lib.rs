@@ -21,7 +21,7 @@ mod terraform;
 
 pub use error::PlanError;
 pub use finding::{Enforcement, Finding, PolicyMetadata, RuleInfo, Severity};
-pub use json_text::JsonText;
+pub use json_text::{JsonText, RemoteValues, Side};
 pub use model::{
     Action, Attr, PROVKEY_PLAN_FORMAT, PROVKEY_PLAN_FORMAT_VERSION, Plan, PlanSource, ReplaceOrder,
     Replacement, ResourceChange, ResourceMode,

@@ -205,7 +205,7 @@ impl ResourceChange {
 
     /// The attribute at `path` (a JSON Pointer) before the change.
     pub fn before_at(&self, path: &str) -> Attr<'_> {
-        match self.before_value().and_then(|v| v.pointer(path)) {
+        match self.before.as_ref().and_then(|v| v.pointer(path)) {
             Some(Value::Null) | None => Attr::Absent,
             Some(value) => Attr::Known(value),
         }
@@ -216,7 +216,7 @@ impl ResourceChange {
         if self.is_unknown(path) {
             return Attr::Unknown;
         }
-        match self.after_value().and_then(|v| v.pointer(path)) {
+        match self.after.as_ref().and_then(|v| v.pointer(path)) {
             Some(Value::Null) | None => Attr::Absent,
             Some(value) => Attr::Known(value),
         }
@@ -227,6 +227,13 @@ impl ResourceChange {
         self.after_unknown
             .iter()
             .any(|u| pointer::is_within(path, u))
+    }
+
+    /// Whether the value after the change is an object with a top-level member
+    /// `key`, whatever its value (`null` included). Cheaper than
+    /// [`ResourceChange::after_value`]: no value is parsed.
+    pub fn after_has_key(&self, key: &str) -> bool {
+        self.after.as_ref().is_some_and(|after| after.has_key(key))
     }
 
     /// Whether the value at `path` (before or after) is sensitive.
@@ -240,24 +247,17 @@ impl ResourceChange {
     /// The top-level attributes whose known values differ between before and after,
     /// plus those that become unknown. Sorted, as JSON Pointers.
     pub fn changed_attributes(&self) -> Vec<String> {
-        let empty = serde_json::Map::new();
-        let before = self
-            .before_value()
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let after = self
-            .after_value()
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
+        let empty = JsonText::new("{}");
+        let before = self.before.as_ref().unwrap_or(&empty);
+        let after = self.after.as_ref().unwrap_or(&empty);
         let mut changed: Vec<String> = before
             .keys()
-            .chain(after.keys())
-            .map(|key| pointer::from_segments([key]))
-            .filter(|path| {
-                let key = path.get(1..).unwrap_or_default();
-                let key = key.replace("~1", "/").replace("~0", "~");
-                self.is_unknown(path) || before.get(&key) != after.get(&key)
-            })
+            .into_iter()
+            .flatten()
+            .chain(after.keys().into_iter().flatten())
+            .map(|key| (key, pointer::from_segments([key])))
+            .filter(|(key, path)| self.is_unknown(path) || before.member_differs(after, key))
+            .map(|(_, path)| path)
             .collect();
         for unknown in &self.after_unknown {
             let top = unknown

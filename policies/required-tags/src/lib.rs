@@ -113,13 +113,10 @@ pub fn tag_attributes(resource_type: &str) -> &'static [&'static str] {
 }
 
 fn check(change: &ResourceChange, required: &[&str]) -> Option<Finding> {
-    let after = change.after_value().and_then(Value::as_object);
     let present: Vec<&str> = tag_attributes(&change.resource_type)
         .iter()
         .copied()
-        .filter(|a| {
-            change.is_unknown(&format!("/{a}")) || after.is_some_and(|m| m.contains_key(*a))
-        })
+        .filter(|a| change.is_unknown(&format!("/{a}")) || change.after_has_key(a))
         .collect();
     let primary = present.first()?;
     let unknown_map = present.iter().find(|a| change.is_unknown(&format!("/{a}")));

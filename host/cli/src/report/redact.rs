@@ -43,7 +43,8 @@ impl Redactor {
                 continue;
             }
             // A path marked on one side is treated as sensitive on both.
-            for side in [change.before_value(), change.after_value()]
+            // Pointer lookups parse only the members the paths go through.
+            for side in [change.before.as_ref(), change.after.as_ref()]
                 .into_iter()
                 .flatten()
             {
