@@ -11,7 +11,12 @@ fn main() {
         root.join("../guest-sdk/src"),
         root.join("../host/plan/src"),
     ]);
-    let guests = ["hostile", "bench-boundary", "hostile-planner"];
+    let guests = [
+        "hostile",
+        "hostile-view",
+        "bench-boundary",
+        "hostile-planner",
+    ];
     let built = provkey_guest_build::build(&root.join("guests/Cargo.toml"), &out_dir, &guests);
     let mut generated = String::new();
     match built {

@@ -2,7 +2,7 @@
 //!
 //! A policy is a type implementing [`Policy`], exported with one macro,
 //! [`export_policy!`]. The crate is built for `wasm32-wasip2`, which emits a
-//! component exporting `provkey:plan/policy@0.1.0`; the SDK hides the component
+//! component exporting `provkey:plan/policy@0.2.0`; the SDK hides the component
 //! model entirely and hands the policy a [`Plan`] from the plan model
 //! (`provkey-plan`), the same model the host uses.
 //!
@@ -147,7 +147,7 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
-/// Exports a [`Policy`] as the component's `provkey:plan/policy@0.1.0`:
+/// Exports a [`Policy`] as the component's `provkey:plan/policy@0.2.0`:
 /// `provkey_sdk::export_policy!(MyPolicy);`, once, at the crate's top level.
 ///
 /// On targets other than `wasm32` (native `cargo test`) it exports nothing and only

@@ -1,11 +1,16 @@
-//! The `provkey:plan/policy` world: wit-bindgen's bindings and the adapter from
-//! [`Policy`] to its export.
+//! The `provkey:plan/policy@0.2.0` world: wit-bindgen's bindings and the adapter
+//! from [`Policy`] to its export.
+//!
+//! The policy receives the plan without attribute values; each [`ResourceChange`]'s
+//! `before` and `after` is a [`JsonText::remote`] that asks the host (`plan-view`)
+//! for its text the first time the policy reads anything in it.
 
 use std::marker::PhantomData;
 
 use provkey_plan::{
     Action, Enforcement, JsonText, PROVKEY_PLAN_FORMAT, PROVKEY_PLAN_FORMAT_VERSION, Plan,
-    PlanSource, ReplaceOrder, Replacement, ResourceChange, ResourceMode, Severity,
+    PlanSource, RemoteValues, ReplaceOrder, Replacement, ResourceChange, ResourceMode, Severity,
+    Side,
 };
 
 use crate::{Error, Finding, Policy, Rule};
@@ -19,8 +24,8 @@ use crate::{Error, Finding, Policy, Rule};
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "provkey:plan/policy@0.1.0",
-        path: "../wit/plan@0.1.0",
+        world: "provkey:plan/policy@0.2.0",
+        path: "../wit/plan@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__provkey_export_policy_world",
         default_bindings_module: "provkey_sdk::__private::policy_world::bindings",
@@ -29,7 +34,26 @@ pub mod bindings {
 }
 
 use bindings::exports::provkey::plan::policy_api::Guest;
+use bindings::provkey::plan::plan_view as view;
 use bindings::provkey::plan::types as wit;
+
+/// The host's answers to `plan-view`, about the plan under evaluation.
+struct HostValues;
+
+impl RemoteValues for HostValues {
+    fn text_at(&self, change: u32, side: Side, pointer: &str) -> Option<String> {
+        view::value(change, side_to_wit(side), pointer)
+    }
+}
+
+static HOST_VALUES: HostValues = HostValues;
+
+fn side_to_wit(side: Side) -> view::Side {
+    match side {
+        Side::Before => view::Side::Before,
+        Side::After => view::Side::After,
+    }
+}
 
 /// Exports a [`Policy`] through wit-bindgen's generated trait.
 pub struct PolicyAdapter<P>(PhantomData<P>);
@@ -46,8 +70,11 @@ impl<P: Policy> Guest for PolicyAdapter<P> {
         }
     }
 
-    fn evaluate(plan: wit::Plan, config: String) -> Result<Vec<wit::Finding>, wit::GuestError> {
-        let plan = plan_from_wit(plan).map_err(error_to_wit)?;
+    fn evaluate(
+        plan: view::PlanSummary,
+        config: String,
+    ) -> Result<Vec<wit::Finding>, wit::GuestError> {
+        let plan = plan_from_wit(plan, &HOST_VALUES).map_err(error_to_wit)?;
         let findings = crate::run_policy::<P>(&plan, &config);
         // The host gives every evaluation a fresh instance and discards it after this
         // call, so freeing the plan (every string, every parsed attribute value) is
@@ -108,8 +135,12 @@ fn error_to_wit(err: Error) -> wit::GuestError {
     }
 }
 
-/// Moves the WIT plan into the plan model; strings are moved, never copied.
-fn plan_from_wit(plan: wit::Plan) -> Result<Plan, Error> {
+/// Moves the WIT plan into the plan model; strings are moved, never copied, and
+/// attribute values are left with `values` until they are read.
+fn plan_from_wit(
+    plan: view::PlanSummary,
+    values: &'static dyn RemoteValues,
+) -> Result<Plan, Error> {
     let source = match plan.source.as_str() {
         "provkey" => PlanSource::Provkey,
         "terraform" | "opentofu" => PlanSource::Terraform,
@@ -124,11 +155,18 @@ fn plan_from_wit(plan: wit::Plan) -> Result<Plan, Error> {
         format_version: PROVKEY_PLAN_FORMAT_VERSION.to_string(),
         source,
         source_version: plan.format_version,
-        changes: plan.changes.into_iter().map(change_from_wit).collect(),
+        changes: (0u32..)
+            .zip(plan.changes)
+            .map(|(index, change)| change_from_wit(index, change, values))
+            .collect(),
     })
 }
 
-fn change_from_wit(c: wit::ResourceChange) -> ResourceChange {
+fn change_from_wit(
+    index: u32,
+    c: view::ChangeSummary,
+    values: &'static dyn RemoteValues,
+) -> ResourceChange {
     ResourceChange {
         address: c.address,
         previous_address: c.previous_address,
@@ -141,8 +179,12 @@ fn change_from_wit(c: wit::ResourceChange) -> ResourceChange {
         name: c.name,
         provider: c.provider,
         action: action_from_wit(c.action),
-        before: c.before.map(JsonText::new),
-        after: c.after.map(JsonText::new),
+        before: c
+            .has_before
+            .then(|| JsonText::remote(values, index, Side::Before)),
+        after: c
+            .has_after
+            .then(|| JsonText::remote(values, index, Side::After)),
         after_unknown: c.after_unknown,
         before_sensitive: c.before_sensitive,
         after_sensitive: c.after_sensitive,
@@ -173,8 +215,18 @@ fn action_from_wit(action: wit::Action) -> Action {
 mod tests {
     use super::*;
 
-    fn wit_change(address: &str, action: wit::Action) -> wit::ResourceChange {
-        wit::ResourceChange {
+    /// Stands in for the host: change `n`'s after is `{"ami": "x<n>"}`; no befores.
+    struct FakeHost;
+
+    impl RemoteValues for FakeHost {
+        fn text_at(&self, change: u32, side: Side, pointer: &str) -> Option<String> {
+            let after = serde_json::json!({ "ami": format!("x{change}") });
+            (side == Side::After).then(|| after.pointer(pointer).map(|v| v.to_string()))?
+        }
+    }
+
+    fn wit_change(address: &str, action: wit::Action) -> view::ChangeSummary {
+        view::ChangeSummary {
             address: address.to_string(),
             previous_address: Some("aws_instance.old".to_string()),
             module_path: "module.m".to_string(),
@@ -183,8 +235,8 @@ mod tests {
             name: "a".to_string(),
             provider: "aws".to_string(),
             action,
-            before: None,
-            after: Some(r#"{"ami":"x"}"#.to_string()),
+            has_before: false,
+            has_after: true,
             after_unknown: vec!["/arn".to_string()],
             before_sensitive: vec!["/b".to_string()],
             after_sensitive: vec!["/c".to_string()],
@@ -194,21 +246,24 @@ mod tests {
 
     #[test]
     fn moves_the_wit_plan_into_the_model() {
-        let plan = plan_from_wit(wit::Plan {
-            source: "opentofu".to_string(),
-            format_version: "1.2".to_string(),
-            changes: vec![
-                wit_change("a", wit::Action::Update),
-                wit_change(
-                    "b",
-                    wit::Action::Replace(wit::Replacement {
-                        order: wit::ReplaceOrder::CreateBeforeDestroy,
-                        reason: Some("r".to_string()),
-                        paths: vec!["/ami".to_string()],
-                    }),
-                ),
-            ],
-        })
+        let plan = plan_from_wit(
+            view::PlanSummary {
+                source: "opentofu".to_string(),
+                format_version: "1.2".to_string(),
+                changes: vec![
+                    wit_change("a", wit::Action::Update),
+                    wit_change(
+                        "b",
+                        wit::Action::Replace(wit::Replacement {
+                            order: wit::ReplaceOrder::CreateBeforeDestroy,
+                            reason: Some("r".to_string()),
+                            paths: vec!["/ami".to_string()],
+                        }),
+                    ),
+                ],
+            },
+            &FakeHost,
+        )
         .unwrap();
         assert_eq!(plan.source, PlanSource::Terraform);
         assert_eq!(plan.source_version, "1.2");
@@ -220,7 +275,9 @@ mod tests {
             (a.module_path.as_str(), a.mode),
             ("module.m", ResourceMode::Data)
         );
-        assert_eq!(a.after_at("/ami").as_str(), Some("x"));
+        assert_eq!(a.after_at("/ami").as_str(), Some("x0"));
+        assert_eq!(plan.changes[1].after_at("/ami").as_str(), Some("x1"));
+        assert!(a.before.is_none() && a.after_has_key("ami"));
         assert!(a.after_at("/arn").is_unknown());
         assert!(a.is_sensitive("/b") && a.is_sensitive("/c"));
         assert_eq!(a.depends_on, ["aws_vpc.main"]);
@@ -233,13 +290,13 @@ mod tests {
             (Some("r"), &["/ami".to_string()][..])
         );
 
-        let unknown = wit::Plan {
+        let unknown = view::PlanSummary {
             source: "pulumi".to_string(),
             format_version: "1".to_string(),
             changes: Vec::new(),
         };
         assert_eq!(
-            plan_from_wit(unknown).unwrap_err(),
+            plan_from_wit(unknown, &FakeHost).unwrap_err(),
             Error::invalid_input("unknown plan source `pulumi`")
         );
     }

@@ -218,8 +218,8 @@ fn an_sdk_policy_out_of_memory_is_reported_as_the_memory_limit() {
     use provkey_runtime::{GuestFailure, Limits, PolicyOrigin, Runtime, RuntimeOptions};
 
     let generated = provkey_bench::genplan::generate(10_000, 7);
-    let plan = provkey_plan::Plan::from_json(&generated.json).unwrap();
-    let wit = provkey_runtime::plan_to_wit(&plan);
+    let plan = std::sync::Arc::new(provkey_plan::Plan::from_json(&generated.json).unwrap());
+    let guest_plan = provkey_runtime::GuestPlan::new(std::sync::Arc::clone(&plan));
     let index = provkey_runtime::PlanIndex::new(&plan);
     let stock = provkey_stock::find("required-tags").unwrap();
     let config = r#"{"tags": ["env", "team", "cost-center"]}"#;
@@ -237,10 +237,13 @@ fn an_sdk_policy_out_of_memory_is_reported_as_the_memory_limit() {
         let policy = runtime
             .load_policy("required-tags", PolicyOrigin::Stock, stock.bytes)
             .unwrap();
-        runtime.evaluate(&policy, &wit, &index, config).result
+        runtime
+            .evaluate(&policy, &guest_plan, &index, config)
+            .result
     };
 
-    // 12 MB of plan cannot fit in 4 MiB of guest memory.
+    // The summary of 10,000 changes and the values the policy reads cannot fit in
+    // 4 MiB of guest memory.
     match evaluate(4 << 20) {
         Err(GuestFailure::Memory { limit_mib }) => assert_eq!(limit_mib, 4),
         other => panic!("expected the memory limit, got {other:?}"),
@@ -252,4 +255,84 @@ fn an_sdk_policy_out_of_memory_is_reported_as_the_memory_limit() {
     for (wasm, native) in findings.iter().zip(&native) {
         assert_eq!((&wasm.rule, &wasm.address), (&native.rule, &native.address));
     }
+}
+
+/// Runs the `hostile-view` guest (a `provkey:plan@0.2.0` policy without the SDK) in
+/// `mode` over a plan whose first change has a nested value.
+fn hostile_view(mode: &str, extra: &[&str]) -> Run {
+    let plan = SAMPLE_PLAN.replace(
+        r#""after": {"ami": "ami-2", "instance_type": "t3.micro", "password": "hunter3"}"#,
+        r#""after": {"ami": "ami-2", "tags": {"Name": "web"}, "password": "hunter3"}"#,
+    );
+    assert_ne!(
+        plan, SAMPLE_PLAN,
+        "the sample plan changed: update this test"
+    );
+    let (_dir, plan) = temp_file("plan.json", plan.as_bytes());
+    let (_cfg_dir, config) = temp_file("mode.json", format!(r#"{{"mode": "{mode}"}}"#).as_bytes());
+    run(provkey()
+        .arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args(["--policy", provkey_test_guests::HOSTILE_VIEW])
+        .args(["--config", &format!("hostile-view={}", config.display())])
+        .args(["--format", "json"])
+        .args(extra))
+}
+
+/// `plan-view` answers `none` to every question about a value that is not there (a
+/// change past the end, a side a change does not have, a pointer that is not one),
+/// and the value's text otherwise.
+#[test]
+fn plan_view_answers_none_for_what_does_not_exist() {
+    let run = hostile_view("probe", &[]);
+    // The findings are advisory: the check passes.
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["policies"][0]["status"], "ok", "{run:?}");
+    let answers: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    let expected = [
+        "whole after of change 0 => 64 bytes: {\"ami\": \"ami-2\", \"tags\":",
+        "member of change 0 => 7 bytes: \"ami-2\"",
+        "deep pointer of change 0 => 5 bytes: \"web\"",
+        "missing member => none",
+        "pointer without a slash => none",
+        "index past the end => none",
+        "largest index => none",
+        "pointer of 1 MB => none",
+    ];
+    for answer in expected {
+        assert!(answers.contains(&answer), "{answer:?} not in {answers:#?}");
+    }
+    assert_eq!(answers.len(), expected.len(), "{answers:#?}");
+}
+
+/// Asking the host for the same value forever is stopped by the deadline, even
+/// though the guest spends most of its time in host calls.
+#[test]
+fn plan_view_questions_without_end_hit_the_deadline() {
+    let run = hostile_view("flood", &["--deadline-ms", "300"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let failure = &run.json()["policies"][0]["failure"];
+    assert_eq!(failure["kind"], "deadline", "{run:?}");
+}
+
+/// Keeping every answer is stopped by the memory limit.
+#[test]
+fn plan_view_answers_kept_without_end_hit_the_memory_limit() {
+    let run = hostile_view("hoard", &["--memory-mib", "64", "--deadline-ms", "20000"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let failure = &run.json()["policies"][0]["failure"];
+    assert_eq!(failure["kind"], "memory", "{run:?}");
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceeded the memory limit of 64 MiB"),
+        "{run:?}"
+    );
 }

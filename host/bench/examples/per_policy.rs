@@ -36,11 +36,15 @@ fn main() -> Result<()> {
     let only = std::env::var("ONLY").ok();
 
     let started = Instant::now();
-    let plan = Plan::from_json(&text)?;
+    let plan = std::sync::Arc::new(Plan::from_json(&text)?);
     println!("host parse        {:8.2} ms", ms(started));
+    let guest_plan = provkey_runtime::GuestPlan::new(std::sync::Arc::clone(&plan));
     let started = Instant::now();
-    let wit = provkey_runtime::plan_to_wit(&plan);
-    println!("host plan_to_wit  {:8.2} ms", ms(started));
+    guest_plan.summary();
+    println!(
+        "host summary      {:8.2} ms (what 0.2.0 policies receive)",
+        ms(started)
+    );
     let index = provkey_runtime::PlanIndex::new(&plan);
     println!("{:24} {:>12} {:>12}", "policy", "wasm p50", "native");
     for (id, config) in CONFIGS {
@@ -61,7 +65,7 @@ fn main() -> Result<()> {
         let mut times = Vec::with_capacity(iters);
         for _ in 0..iters.max(1) {
             let started = Instant::now();
-            let evaluation = runtime.evaluate(&policy, &wit, &index, config);
+            let evaluation = runtime.evaluate(&policy, &guest_plan, &index, config);
             times.push(ms(started));
             evaluation
                 .result

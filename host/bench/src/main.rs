@@ -22,6 +22,7 @@ mod machine;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -32,7 +33,7 @@ use provkey_bench::genplan::{self, Counts};
 use provkey_bench::stats::{Samples, human, ms};
 use provkey_plan::Plan;
 use provkey_runtime::{
-    GuestFailure, Limits, PlanIndex, PolicyOrigin, Runtime, RuntimeOptions, plan_to_wit,
+    GuestFailure, GuestPlan, Limits, PlanIndex, PolicyOrigin, Runtime, RuntimeOptions, plan_to_wit,
 };
 
 use boundary::{Arm, BoundaryBench, Inputs};
@@ -252,7 +253,7 @@ fn summary(s: &Samples) -> serde_json::Value {
 
 /// A runtime with the `immutable` policy loaded in it.
 struct Loaded {
-    runtime: std::sync::Arc<Runtime>,
+    runtime: Arc<Runtime>,
     policy: provkey_runtime::LoadedPolicy,
     limits: Limits,
     load_time: Duration,
@@ -320,7 +321,7 @@ fn evaluation_section(args: &Args, out: &Out, sizes: &[usize]) -> Result<()> {
         },
         human(main.load_time)
     ));
-    out.line("parse = Plan::from_json; convert = plan_to_wit + PlanIndex; evaluate = Runtime::evaluate (fresh store + instantiate + call + output checks)");
+    out.line("parse = Plan::from_json; convert = the plan summary for guests + PlanIndex; evaluate = Runtime::evaluate (fresh store + instantiate + call + output checks)");
     out.line("");
     out.line(format!(
         "{:>9} {:>9} {:>8} {:>5} | {:>19} | {:>19} | {:>19} | {:>19}",
@@ -341,10 +342,12 @@ fn evaluation_section(args: &Args, out: &Out, sizes: &[usize]) -> Result<()> {
         // given explicitly).
         let mut loaded = &main;
         {
-            let plan = Plan::from_json(&text).context("cannot parse the generated plan")?;
-            let wit = plan_to_wit(&plan);
+            let plan = Arc::new(Plan::from_json(&text).context("cannot parse the generated plan")?);
+            let guest_plan = GuestPlan::new(Arc::clone(&plan));
             let index = PlanIndex::new(&plan);
-            let probe = main.runtime.evaluate(&main.policy, &wit, &index, "{}");
+            let probe = main
+                .runtime
+                .evaluate(&main.policy, &guest_plan, &index, "{}");
             match probe.result {
                 Ok(_) => {}
                 Err(failure @ (GuestFailure::Deadline { .. } | GuestFailure::Memory { .. }))
@@ -378,12 +381,15 @@ fn evaluation_section(args: &Args, out: &Out, sizes: &[usize]) -> Result<()> {
         let mut total = Vec::with_capacity(measured);
         for i in 0..warmup + measured {
             let t0 = Instant::now();
-            let plan = Plan::from_json(&text).context("cannot parse the generated plan")?;
+            let plan = Arc::new(Plan::from_json(&text).context("cannot parse the generated plan")?);
             let t1 = Instant::now();
-            let wit = plan_to_wit(&plan);
+            let guest_plan = GuestPlan::new(Arc::clone(&plan));
+            guest_plan.summary();
             let index = PlanIndex::new(&plan);
             let t2 = Instant::now();
-            let evaluation = loaded.runtime.evaluate(&loaded.policy, &wit, &index, "{}");
+            let evaluation = loaded
+                .runtime
+                .evaluate(&loaded.policy, &guest_plan, &index, "{}");
             let t3 = Instant::now();
             let findings = evaluation.result.map_err(|failure| {
                 anyhow::anyhow!(

@@ -127,7 +127,7 @@ impl Provkey {
 
     /// Parses the plan bytes and runs every policy (in parallel, as `provkey check`).
     pub fn check(&self, text: &str) -> Result<Vec<Key>, WasmError> {
-        let plan = Plan::from_json(text).map_err(|e| WasmError(e.to_string()))?;
+        let plan = Arc::new(Plan::from_json(text).map_err(|e| WasmError(e.to_string()))?);
         let outcomes = check_plan(&self.runtime, &plan, &self.policies, &self.configs);
         let mut keys = Vec::new();
         for outcome in outcomes {
@@ -143,8 +143,8 @@ impl Provkey {
 
     /// The same, one policy after the other on this thread.
     pub fn check_sequential(&self, text: &str) -> Result<Vec<Key>, WasmError> {
-        let plan = Plan::from_json(text).map_err(|e| WasmError(e.to_string()))?;
-        let wit = provkey_runtime::plan_to_wit(&plan);
+        let plan = Arc::new(Plan::from_json(text).map_err(|e| WasmError(e.to_string()))?);
+        let guest_plan = provkey_runtime::GuestPlan::new(Arc::clone(&plan));
         let index = provkey_runtime::PlanIndex::new(&plan);
         let mut keys = Vec::new();
         for policy in &self.policies {
@@ -154,7 +154,7 @@ impl Provkey {
                 .map_or("{}", String::as_str);
             let findings = self
                 .runtime
-                .evaluate(policy, &wit, &index, config)
+                .evaluate(policy, &guest_plan, &index, config)
                 .result
                 .map_err(|e| WasmError(format!("policy `{}` {e}", policy.metadata.id)))?;
             keys.extend(

@@ -15,10 +15,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provkey_plan::Plan;
-use provkey_runtime::{PlanIndex, PolicyOrigin, Runtime, RuntimeOptions, plan_to_wit};
+use provkey_runtime::{GuestPlan, PlanIndex, PolicyOrigin, Runtime, RuntimeOptions};
 
 const EVAL_RUNS: usize = 20;
 const CLI_RUNS: usize = 5;
@@ -67,14 +68,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let plans: Vec<(usize, Plan, PathBuf)> = [10, 1_000]
+    let plans: Vec<(usize, Arc<Plan>, PathBuf)> = [10, 1_000]
         .into_iter()
         .map(|n| {
             let json =
                 provkey_bench::genplan::generate(n, provkey_bench::genplan::DEFAULT_SEED).json;
             let path = scratch.path().join(format!("plan-{n}.json"));
             std::fs::write(&path, &json)?;
-            Ok((n, Plan::from_json(&json)?, path))
+            Ok((n, Arc::new(Plan::from_json(&json)?), path))
         })
         .collect::<Result<_, Box<dyn std::error::Error>>>()?;
 
@@ -124,11 +125,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let mut evals = Vec::new();
         for (_, plan, _) in &plans {
-            let wit = plan_to_wit(plan);
+            let guest_plan = GuestPlan::new(Arc::clone(plan));
             let index = PlanIndex::new(plan);
             let samples: Vec<Duration> = (0..EVAL_RUNS)
                 .map(|_| {
-                    let evaluation = runtime.evaluate(&policy, &wit, &index, "{}");
+                    let evaluation = runtime.evaluate(&policy, &guest_plan, &index, "{}");
                     evaluation.elapsed
                 })
                 .collect();

@@ -9,6 +9,19 @@ pub mod policy {
     });
 }
 
+/// Bindings for `world policy` of `provkey:plan@0.2.0`, whose policies ask the host
+/// for attribute values (`plan-view`, implemented in `plan_view.rs`). Its `types`
+/// are 0.1.0's, unchanged, so the generated Rust types are shared.
+pub mod policy_0_2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/plan@0.2.0",
+        world: "policy",
+        with: {
+            "provkey:plan/types": super::policy::provkey::plan::types,
+        },
+    });
+}
+
 /// Bindings for `world planner` of `provkey:plan@0.1.0`, sharing the policy world's types.
 pub mod planner {
     wasmtime::component::bindgen!({
@@ -41,10 +54,7 @@ fn change_to_wit(change: &model::ResourceChange) -> wit::ResourceChange {
         address: change.address.clone(),
         previous_address: change.previous_address.clone(),
         module_path: change.module_path.clone(),
-        mode: match change.mode {
-            model::ResourceMode::Managed => wit::ResourceMode::Managed,
-            model::ResourceMode::Data => wit::ResourceMode::Data,
-        },
+        mode: mode_to_wit(change.mode),
         type_: change.resource_type.clone(),
         name: change.name.clone(),
         provider: change.provider.clone(),
@@ -58,7 +68,14 @@ fn change_to_wit(change: &model::ResourceChange) -> wit::ResourceChange {
     }
 }
 
-fn action_to_wit(action: &model::Action) -> wit::Action {
+pub(crate) fn mode_to_wit(mode: model::ResourceMode) -> wit::ResourceMode {
+    match mode {
+        model::ResourceMode::Managed => wit::ResourceMode::Managed,
+        model::ResourceMode::Data => wit::ResourceMode::Data,
+    }
+}
+
+pub(crate) fn action_to_wit(action: &model::Action) -> wit::Action {
     match action {
         model::Action::Create => wit::Action::Create,
         model::Action::Replace(r) => wit::Action::Replace(wit::Replacement {

@@ -1,14 +1,15 @@
 //! Running a set of policies over one plan, in parallel across cores.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use provkey_plan::{Finding, Plan, PolicyMetadata};
 use rayon::prelude::*;
 
-use crate::bindings::plan_to_wit;
 use crate::engine::Runtime;
 use crate::error::{GuestFailure, RuntimeError};
+use crate::plan_view::GuestPlan;
 use crate::policy::{LoadedPolicy, PlanIndex};
 
 /// One policy's part in a check.
@@ -45,11 +46,11 @@ impl PolicyError {
 /// none). The plan is converted for the guests once and shared by all of them.
 pub fn check_plan(
     runtime: &Runtime,
-    plan: &Plan,
+    plan: &Arc<Plan>,
     policies: &[LoadedPolicy],
     configs: &BTreeMap<String, String>,
 ) -> Vec<PolicyOutcome> {
-    let wit_plan = plan_to_wit(plan);
+    let guest_plan = GuestPlan::new(Arc::clone(plan));
     let index = PlanIndex::new(plan);
     policies
         .par_iter()
@@ -58,7 +59,7 @@ pub fn check_plan(
                 .get(&policy.metadata.id)
                 .map(String::as_str)
                 .unwrap_or("{}");
-            let evaluation = runtime.evaluate(policy, &wit_plan, &index, config);
+            let evaluation = runtime.evaluate(policy, &guest_plan, &index, config);
             PolicyOutcome {
                 id: policy.metadata.id.clone(),
                 metadata: Some(policy.metadata.clone()),

@@ -62,6 +62,12 @@ impl Runtime {
         // Toolchains import WASI even when a policy uses none of it; the context
         // behind these imports withholds every capability (see `guest.rs`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        // What a `provkey:plan@0.2.0` policy reads the plan through.
+        crate::bindings::policy_0_2::provkey::plan::plan_view::add_to_linker::<
+            GuestState,
+            wasmtime::component::HasSelf<GuestState>,
+        >(&mut linker, |state| state)
+        .map_err(RuntimeError::Engine)?;
         start_epoch_ticker(&engine)?;
         let cache = CompileCache::new(&engine, options.cache_dir);
         Ok(Arc::new(Runtime {

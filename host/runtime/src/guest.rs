@@ -1,9 +1,11 @@
 //! What a guest's store holds: a WASI context with every capability withheld and
 //! deterministic clocks and randomness, a resource limiter, and its captured stderr.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use provkey_plan::Plan;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
@@ -21,6 +23,8 @@ const STDERR_CAPTURE: usize = 16 << 10;
 const RANDOM_SEED: &[u8] = b"provkey: guests get deterministic randomness";
 
 pub struct GuestState {
+    /// The plan under evaluation, for a `provkey:plan@0.2.0` policy's `plan-view`.
+    pub(crate) plan: Option<Arc<Plan>>,
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: GuestLimiter,
@@ -43,6 +47,7 @@ impl GuestState {
             .allow_udp(false)
             .build();
         GuestState {
+            plan: None,
             wasi,
             table: ResourceTable::new(),
             limiter: GuestLimiter::new(memory_limit),

@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod guest;
 mod limits;
+mod plan_view;
 mod planner;
 mod policy;
 
@@ -23,5 +24,6 @@ pub use check::{PolicyError, PolicyOutcome, check_plan};
 pub use engine::{EPOCH_TICK, Runtime, RuntimeOptions, engine_config};
 pub use error::{GuestFailure, RuntimeError};
 pub use limits::Limits;
+pub use plan_view::GuestPlan;
 pub use planner::{LoadedPlanner, Planned, PlannerError, PlannerMetadata, check_planned};
 pub use policy::{Evaluation, LoadedPolicy, PlanIndex, PolicyOrigin, read_bounded, truncate};

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use provkey_plan::{Finding, Plan, PolicyMetadata};
 use wasmtime::Store;
 
-use crate::bindings::{self, WitPlan, policy::PolicyPre};
+use crate::bindings::{self, policy::PolicyPre, policy_0_2::PolicyPre as PolicyPre0_2};
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
 use crate::error::{GuestFailure, RuntimeError};
 use crate::guest::GuestState;
+use crate::plan_view::GuestPlan;
 
 /// Where a policy's bytes came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,21 @@ pub struct LoadedPolicy {
     pub digest: blake3::Hash,
     pub metadata: PolicyMetadata,
     pub cache: CacheOutcome,
-    pre: PolicyPre<GuestState>,
+    pre: Contract,
+}
+
+/// An instance of either contract.
+enum Instance {
+    V0_1(bindings::policy::Policy),
+    V0_2(bindings::policy_0_2::Policy),
+}
+
+/// The contract a policy component implements, and its prepared instance.
+enum Contract {
+    /// `provkey:plan/policy@0.1.0`: the plan crosses whole, attribute values included.
+    V0_1(PolicyPre<GuestState>),
+    /// `provkey:plan/policy@0.2.0`: the policy reads attribute values through `plan-view`.
+    V0_2(PolicyPre0_2<GuestState>),
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -82,10 +97,20 @@ impl Runtime {
         origin: PolicyOrigin,
         bytes: &[u8],
     ) -> Result<LoadedPolicy, RuntimeError> {
-        let (digest, cache, pre) = self.prepare(name, bytes, "policy", PolicyPre::new)?;
+        let (digest, cache, pre) =
+            self.prepare(
+                name,
+                bytes,
+                "policy",
+                |instance_pre| match PolicyPre0_2::new(instance_pre.clone()) {
+                    Ok(pre) => Ok(Contract::V0_2(pre)),
+                    Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
+                },
+            )?;
         let metadata = self
-            .call_policy(&pre, |store, policy| {
-                policy.provkey_plan_policy_api().call_metadata(store)
+            .call_policy(&pre, None, |store, instance| match instance {
+                Instance::V0_1(policy) => policy.provkey_plan_policy_api().call_metadata(store),
+                Instance::V0_2(policy) => policy.provkey_plan_policy_api().call_metadata(store),
             })
             .map(bindings::metadata_from_wit)
             .map_err(|failure| RuntimeError::Metadata {
@@ -110,16 +135,23 @@ impl Runtime {
     pub fn evaluate(
         &self,
         policy: &LoadedPolicy,
-        plan: &WitPlan,
+        plan: &GuestPlan,
         index: &PlanIndex<'_>,
         config: &str,
     ) -> Evaluation {
         let started = Instant::now();
         let result = self
-            .call_policy(&policy.pre, |store, instance| {
-                instance
-                    .provkey_plan_policy_api()
-                    .call_evaluate(store, plan, config)
+            .call_policy(&policy.pre, Some(plan), |store, instance| match instance {
+                Instance::V0_1(policy) => {
+                    policy
+                        .provkey_plan_policy_api()
+                        .call_evaluate(store, plan.full(), config)
+                }
+                Instance::V0_2(policy) => {
+                    policy
+                        .provkey_plan_policy_api()
+                        .call_evaluate(store, plan.summary(), config)
+                }
             })
             .and_then(|returned| match returned {
                 Ok(findings) => {
@@ -143,15 +175,21 @@ impl Runtime {
     /// the limit it hit. The store is dropped afterwards, whatever happened.
     fn call_policy<R>(
         &self,
-        pre: &PolicyPre<GuestState>,
-        call: impl FnOnce(&mut Store<GuestState>, &bindings::policy::Policy) -> wasmtime::Result<R>,
+        pre: &Contract,
+        plan: Option<&GuestPlan>,
+        call: impl FnOnce(&mut Store<GuestState>, Instance) -> wasmtime::Result<R>,
     ) -> Result<R, GuestFailure> {
         let mut store = self.new_store();
-        let instance = match pre.instantiate(&mut store) {
+        store.data_mut().plan = plan.map(|plan| plan.plan().clone());
+        let instance = match pre {
+            Contract::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
+            Contract::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
+        };
+        let instance = match instance {
             Ok(instance) => instance,
             Err(err) => return Err(self.classify(&store, err, true)),
         };
-        call(&mut store, &instance).map_err(|err| self.classify(&store, err, false))
+        call(&mut store, instance).map_err(|err| self.classify(&store, err, false))
     }
 
     pub(crate) fn classify(

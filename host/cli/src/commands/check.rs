@@ -297,7 +297,7 @@ pub fn execute(args: CheckArgs) -> CliResult<Exit> {
 /// Everything a check produced, for commands that act on the verdict (`seal`).
 #[allow(dead_code, reason = "the sealing commands read the rest")]
 pub struct CheckRun {
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     /// The plan file's bytes, exactly as read.
     pub plan_bytes: Vec<u8>,
     /// Each policy's configuration as given to it (JSON text; `{}` when none).
@@ -359,7 +359,8 @@ pub fn run_check_with(
             )
         },
     );
-    let plan = plan?;
+    // Shared with the policies' stores, which answer `plan-view` from it.
+    let plan = Arc::new(plan?);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis(),
         changes = plan.changes.len(),

@@ -137,6 +137,7 @@ fn replay_bundle(
     let plan = std::str::from_utf8(&plan_bytes)
         .ok()
         .and_then(|t| Plan::from_json(t).ok())
+        .map(std::sync::Arc::new)
         .ok_or_else(|| bad(format!("bundle `{shown}`: the sealed plan does not parse")))?;
     let runtime = args.runtime.build_for_input(plan_bytes.len())?;
     let cache = ComponentCache::new(args.runtime.cache_dir());
@@ -254,7 +255,7 @@ fn evaluate(
     runtime: &Runtime,
     entry: &PolicyEntry,
     module: &[u8],
-    plan: &Plan,
+    plan: &std::sync::Arc<Plan>,
     config: &str,
     waivers: &[WaiverRef],
 ) -> (Vec<u8>, Option<Vec<Finding>>, String) {

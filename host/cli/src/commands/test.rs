@@ -210,6 +210,7 @@ fn run_case(
     exercised: &mut BTreeSet<String>,
 ) -> CliResult<CaseResult> {
     let (plan, _) = check::read_plan(&dir.join("plan.json"))?;
+    let plan = std::sync::Arc::new(plan);
     let config_path = dir.join("config.json");
     let config = if config_path.exists() {
         let text = read_text(&config_path)?;
