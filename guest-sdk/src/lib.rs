@@ -74,7 +74,8 @@
 //! - For each [`ResourceChange`]: its [`Action`] (`creates()`, `destroys()`,
 //!   `is_update()`), attribute values by JSON Pointer with
 //!   [`ResourceChange::after_at`] / [`ResourceChange::before_at`] (an [`Attr`]:
-//!   known, unknown until apply, or absent), the top-level attributes an update
+//!   known, unknown until apply, or absent), [`ResourceChange::after_has_key`],
+//!   the top-level attributes an update
 //!   changes ([`ResourceChange::changed_attributes`]), and whether a value is
 //!   sensitive ([`ResourceChange::contains_sensitive`]). Never put a sensitive
 //!   value in a message: [`ResourceChange::display_after`] prints `(sensitive)`
@@ -91,6 +92,14 @@
 //!
 //! A planner implements [`Planner`] and is exported with [`export_planner!`]; it
 //! needs `default-features = false, features = ["planner"]`.
+//!
+//! # What crosses the sandbox
+//!
+//! A policy exports `provkey:plan/policy@0.2.0`: it receives every change without
+//! its `before` and `after`, and the first read of either asks the host for that one
+//! value (`plan-view`). A rule that reads one attribute of the changes it cares about
+//! costs little on a large plan; one that calls [`ResourceChange::after_value`] on
+//! every change pays for every value, twice (the copy and the tree).
 
 #![deny(missing_docs)]
 
