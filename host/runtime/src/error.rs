@@ -25,7 +25,7 @@ pub enum RuntimeError {
         #[source]
         source: wasmtime::Error,
     },
-    #[error("component `{name}` does not implement the `{world}` world of provkey:plan@0.1.0")]
+    #[error("component `{name}` does not implement {world}")]
     WrongWorld {
         name: String,
         world: &'static str,

@@ -81,7 +81,12 @@ impl Runtime {
         origin: PolicyOrigin,
         bytes: &[u8],
     ) -> Result<LoadedPlanner, RuntimeError> {
-        let (digest, cache, pre) = self.prepare(name, bytes, "planner", PlannerPre::new)?;
+        let (digest, cache, pre) = self.prepare(
+            name,
+            bytes,
+            "the `planner` world of provkey:plan@0.1.0",
+            PlannerPre::new,
+        )?;
         let metadata = self
             .call_planner(&pre, |store, planner| {
                 planner.provkey_plan_planner_api().call_metadata(store)

@@ -97,16 +97,15 @@ impl Runtime {
         origin: PolicyOrigin,
         bytes: &[u8],
     ) -> Result<LoadedPolicy, RuntimeError> {
-        let (digest, cache, pre) =
-            self.prepare(
-                name,
-                bytes,
-                "policy",
-                |instance_pre| match PolicyPre0_2::new(instance_pre.clone()) {
-                    Ok(pre) => Ok(Contract::V0_2(pre)),
-                    Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
-                },
-            )?;
+        let (digest, cache, pre) = self.prepare(
+            name,
+            bytes,
+            "the `policy` world of provkey:plan@0.2.0 or @0.1.0",
+            |instance_pre| match PolicyPre0_2::new(instance_pre.clone()) {
+                Ok(pre) => Ok(Contract::V0_2(pre)),
+                Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
+            },
+        )?;
         let metadata = self
             .call_policy(&pre, None, |store, instance| match instance {
                 Instance::V0_1(policy) => policy.provkey_plan_policy_api().call_metadata(store),
