@@ -8,6 +8,12 @@
 // where `myPolicy` is `{ id, version, description, rules, configSchema,
 // evaluate(plan, config) }`. `provkey build` turns the module into a component
 // with componentize-js; `node --test` runs the same code natively (see `testPlan`).
+//
+// Built components implement `provkey:plan@0.2.0`: a change's values stay in the
+// host until the policy reads them. `afterAt("/tags/env")` asks the host for the
+// member `tags` once and walks the rest here; reading `change.after` whole asks for
+// the whole value. A policy that reads one or two attributes of each change never
+// parses the rest.
 
 export const Severity = Object.freeze({
   INFO: "info", LOW: "low", MEDIUM: "medium", HIGH: "high", CRITICAL: "critical",
@@ -29,6 +35,17 @@ export function escape(segment) {
 /** Whether JSON Pointer `path` is `prefix` or inside it. */
 export function isWithin(path, prefix) {
   return path === prefix || prefix === "" || path.startsWith(prefix + "/");
+}
+
+// Whether `path` is one of `pointers` (a Set) or inside one: a lookup per ancestor of
+// the path instead of a scan of the list (plans list dozens of unknown values).
+function covers(pointers, path) {
+  if (pointers.size === 0) return false;
+  if (pointers.has(path) || pointers.has("")) return true;
+  for (let slash = path.indexOf("/", 1); slash !== -1; slash = path.indexOf("/", slash + 1)) {
+    if (pointers.has(path.slice(0, slash))) return true;
+  }
+  return false;
 }
 
 function pointer(value, path) {
@@ -66,6 +83,10 @@ function attr(value, path) {
   return new Attr("known", found.value);
 }
 
+// A value that is in the host and not yet read (see `Change`'s `fetch`).
+const IN_HOST = Symbol("in host");
+const ABSENT_MEMBER = Symbol("absent member");
+
 /** One planned change to one resource. */
 export class Change {
   constructor(fields) {
@@ -78,27 +99,73 @@ export class Change {
     this.modulePath = fields.modulePath ?? "";
     this.previousAddress = fields.previousAddress ?? null;
     this.replacement = fields.replacement ?? null;
-    this.before = fields.before ?? null; // parsed JSON values
-    this.after = fields.after ?? null;
+    // Parsed JSON values, null, or IN_HOST: then `fetch(side, pointer)` returns the
+    // JSON text at `pointer` of side "before" or "after" (undefined when absent).
+    this.values = { before: fields.before ?? null, after: fields.after ?? null };
+    this.fetch = fields.fetch ?? null;
+    this.members = new Map(); // "side/escaped top-level key" -> parsed member
     this.afterUnknown = fields.afterUnknown ?? [];
     this.beforeSensitive = fields.beforeSensitive ?? [];
     this.afterSensitive = fields.afterSensitive ?? [];
     this.dependsOn = fields.dependsOn ?? [];
   }
+  /** The whole value before the change (parsed JSON), or null. */
+  get before() { return this.whole("before"); }
+  /** The whole value after the change (parsed JSON), or null. Prefer `afterAt` and
+   * `afterHasKey`: they read only what they need. */
+  get after() { return this.whole("after"); }
+  whole(side) {
+    if (this.values[side] === IN_HOST) {
+      const text = this.fetch(side, "");
+      this.values[side] = text == null ? null : JSON.parse(text);
+    }
+    return this.values[side];
+  }
+  /** Member `key` (escaped) of the value on `side`, asked of the host once. */
+  member(side, key) {
+    const cacheKey = `${side}/${key}`;
+    if (!this.members.has(cacheKey)) {
+      const text = this.fetch(side, `/${key}`);
+      this.members.set(cacheKey, text == null ? ABSENT_MEMBER : JSON.parse(text));
+    }
+    return this.members.get(cacheKey);
+  }
+  valueAt(side, path) {
+    if (this.values[side] !== IN_HOST || path === "") return attr(this.whole(side), path);
+    if (!path.startsWith("/")) return ABSENT;
+    const slash = path.indexOf("/", 1);
+    const key = slash < 0 ? path.slice(1) : path.slice(1, slash);
+    const member = this.member(side, key);
+    if (member === ABSENT_MEMBER) return ABSENT;
+    return attr(member, slash < 0 ? "" : path.slice(slash));
+  }
+  /** Whether the value after the change has member `key` (even `null`). */
+  afterHasKey(key) {
+    const after = this.values.after;
+    if (after !== IN_HOST) {
+      return after !== null && typeof after === "object" && !Array.isArray(after)
+        && Object.prototype.hasOwnProperty.call(after, key);
+    }
+    return this.member("after", escape(key)) !== ABSENT_MEMBER;
+  }
   get creates() { return this.action === "create" || this.action === "replace"; }
   get destroys() { return this.action === "destroy" || this.action === "replace"; }
   get isUpdate() { return this.action === "update"; }
   get isManaged() { return this.mode === "managed"; }
-  isUnknown(path) { return this.afterUnknown.some((u) => isWithin(path, u)); }
+  isUnknown(path) {
+    this.unknownSet ??= new Set(this.afterUnknown);
+    return covers(this.unknownSet, path);
+  }
   isSensitive(path) {
-    return [...this.beforeSensitive, ...this.afterSensitive].some((s) => isWithin(path, s));
+    this.sensitiveSet ??= new Set([...this.beforeSensitive, ...this.afterSensitive]);
+    return covers(this.sensitiveSet, path);
   }
   containsSensitive(path) {
     return [...this.beforeSensitive, ...this.afterSensitive]
       .some((s) => isWithin(path, s) || isWithin(s, path));
   }
-  afterAt(path) { return this.isUnknown(path) ? UNKNOWN : attr(this.after, path); }
-  beforeAt(path) { return attr(this.before, path); }
+  afterAt(path) { return this.isUnknown(path) ? UNKNOWN : this.valueAt("after", path); }
+  beforeAt(path) { return this.valueAt("before", path); }
   /** The value at `path` as text safe to print (never a sensitive value). */
   displayAfter(path) {
     if (this.containsSensitive(path)) return "(sensitive)";
@@ -203,13 +270,18 @@ export function testPlan(data) {
   })), data.source ?? "provkey", data.format_version ?? "");
 }
 
+// `provkey build` puts `import { value as planViewValue } from
+// "provkey:plan/plan-view@0.2.0"` before the SDK; natively it is never called.
+/* global planViewValue */
 function fromWit(plan) {
-  return new Plan(plan.changes.map((c) => new Change({
+  const fetcher = (index) => (side, pointer) => planViewValue(index, side, pointer);
+  return new Plan(plan.changes.map((c, index) => new Change({
     address: c.address, type: c.type, action: c.action.tag, name: c.name, mode: c.mode,
     provider: c.provider, modulePath: c.modulePath, previousAddress: c.previousAddress,
     replacement: c.action.tag === "replace" ? c.action.val : null,
-    before: c.before == null ? null : JSON.parse(c.before),
-    after: c.after == null ? null : JSON.parse(c.after),
+    before: c.hasBefore ? IN_HOST : null,
+    after: c.hasAfter ? IN_HOST : null,
+    fetch: fetcher(index),
     afterUnknown: c.afterUnknown, beforeSensitive: c.beforeSensitive,
     afterSensitive: c.afterSensitive, dependsOn: c.dependsOn,
   })), plan.source, plan.formatVersion);

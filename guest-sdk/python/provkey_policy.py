@@ -8,8 +8,14 @@ A policy subclasses `Policy`, and the module exports it with one line:
 hides the WIT plumbing: `evaluate(plan, config)` receives a `Plan` of `Change`s,
 attribute values by JSON Pointer, and returns a list of `Finding`s. The same code
 runs natively under `python -m unittest` (see `test_plan`).
+
+Built components implement `provkey:plan@0.2.0`: a change's values stay in the host
+until the policy reads them. `after_at("/tags/env")` asks the host for the member
+`tags` once and walks the rest here; reading `change.after` whole asks for the whole
+value. A policy that reads one or two attributes of each change never parses the rest.
 """
 
+import gc
 import json
 
 __all__ = [
@@ -60,6 +66,20 @@ def is_within(path, prefix):
     return path == prefix or prefix == "" or path.startswith(prefix + "/")
 
 
+def _covers(pointers, path):
+    """Whether `path` is one of `pointers` or inside one (`is_within` of any)."""
+    if not pointers:
+        return False
+    if path in pointers or "" in pointers:
+        return True
+    slash = path.find("/", 1)
+    while slash != -1:
+        if path[:slash] in pointers:
+            return True
+        slash = path.find("/", slash + 1)
+    return False
+
+
 def _pointer(value, path):
     if path == "":
         return True, value
@@ -105,6 +125,11 @@ class Attr:
 
 UNKNOWN = Attr("unknown")
 ABSENT = Attr("absent")
+_ABSENT_MEMBER = object()
+
+
+# A value that is in the host and not yet read (see `Change.__init__`'s `_fetch`).
+_IN_HOST = object()
 
 
 class Change:
@@ -113,7 +138,7 @@ class Change:
     def __init__(self, address, type, action, name="", mode="managed", provider="",
                  module_path="", previous_address=None, replacement=None, before=None,
                  after=None, after_unknown=(), before_sensitive=(), after_sensitive=(),
-                 depends_on=()):
+                 depends_on=(), _fetch=None):
         self.address = address
         self.type = type
         self.action = action  # create, replace, destroy, read, no-op, forget, update
@@ -123,12 +148,64 @@ class Change:
         self.module_path = module_path
         self.previous_address = previous_address
         self.replacement = replacement  # dict: order, reason, paths (replace only)
-        self.before = before  # parsed JSON values, or None
-        self.after = after
+        # Parsed JSON values, None, or _IN_HOST: then `_fetch(side, pointer)` returns
+        # the JSON text at `pointer` of side "before" or "after" (None when absent).
+        self._before = before
+        self._after = after
+        self._fetch = _fetch
+        self._members = {}  # (side, escaped top-level key) -> parsed member, or _ABSENT_MEMBER
         self.after_unknown = list(after_unknown)
         self.before_sensitive = list(before_sensitive)
         self.after_sensitive = list(after_sensitive)
         self.depends_on = list(depends_on)
+        # Sets of the pointers above, built on first use: a lookup per ancestor of a
+        # path instead of a scan of the list (plans list dozens of unknown values).
+        self._unknown = None
+        self._sensitive = None
+
+    @property
+    def before(self):
+        """The whole value before the change (parsed JSON), or None."""
+        if self._before is _IN_HOST:
+            self._before = self._load("before", "")
+        return self._before
+
+    @property
+    def after(self):
+        """The whole value after the change (parsed JSON), or None. Prefer
+        `after_at` and `after_has_key`: they read only what they need."""
+        if self._after is _IN_HOST:
+            self._after = self._load("after", "")
+        return self._after
+
+    def _load(self, side, pointer):
+        text = self._fetch(side, pointer)
+        return None if text is None else json.loads(text)
+
+    def _member(self, side, key):
+        """Member `key` (escaped) of the value on `side`, asked of the host once."""
+        if (side, key) not in self._members:
+            text = self._fetch(side, "/" + key)
+            self._members[(side, key)] = _ABSENT_MEMBER if text is None else json.loads(text)
+        return self._members[(side, key)]
+
+    def _value_at(self, side, path):
+        whole = self._before if side == "before" else self._after
+        if whole is not _IN_HOST or path == "":
+            return _attr(self.before if side == "before" else self.after, path)
+        if not path.startswith("/"):
+            return ABSENT
+        key, slash, rest = path[1:].partition("/")
+        member = self._member(side, key)
+        if member is _ABSENT_MEMBER:
+            return ABSENT
+        return _attr(member, "/" + rest if slash else "")
+
+    def after_has_key(self, key):
+        """Whether the value after the change has member `key` (even `null`)."""
+        if self._after is not _IN_HOST:
+            return isinstance(self._after, dict) and key in self._after
+        return self._member("after", escape(key)) is not _ABSENT_MEMBER
 
     @property
     def creates(self):
@@ -147,10 +224,14 @@ class Change:
         return self.mode == "managed"
 
     def is_unknown(self, path):
-        return any(is_within(path, u) for u in self.after_unknown)
+        if self._unknown is None:
+            self._unknown = frozenset(self.after_unknown)
+        return _covers(self._unknown, path)
 
     def is_sensitive(self, path):
-        return any(is_within(path, s) for s in self.before_sensitive + self.after_sensitive)
+        if self._sensitive is None:
+            self._sensitive = frozenset(self.before_sensitive + self.after_sensitive)
+        return _covers(self._sensitive, path)
 
     def contains_sensitive(self, path):
         return any(is_within(path, s) or is_within(s, path)
@@ -159,10 +240,10 @@ class Change:
     def after_at(self, path):
         if self.is_unknown(path):
             return UNKNOWN
-        return _attr(self.after, path)
+        return self._value_at("after", path)
 
     def before_at(self, path):
-        return _attr(self.before, path)
+        return self._value_at("before", path)
 
     def display_after(self, path):
         """The value at `path` as text safe to print (never a sensitive value)."""
@@ -328,8 +409,16 @@ _ACTIONS = {
 
 
 def _from_wit(plan):
+    """The SDK's plan from a `plan-summary`: values stay in the host (`plan-view`)."""
+    from wit_world.imports import plan_view as view
+    sides = {"before": view.Side.BEFORE, "after": view.Side.AFTER}
+    host_value = view.value
+
+    def fetcher(index):
+        return lambda side, pointer: host_value(index, sides[side], pointer)
+
     changes = []
-    for c in plan.changes:
+    for index, c in enumerate(plan.changes):
         action = _ACTIONS.get(type(c.action).__name__, "no-op")
         replacement = None
         if action == "replace":
@@ -341,10 +430,11 @@ def _from_wit(plan):
             mode="managed" if c.mode.name == "MANAGED" else "data",
             provider=c.provider, module_path=c.module_path,
             previous_address=c.previous_address, replacement=replacement,
-            before=json.loads(c.before) if c.before is not None else None,
-            after=json.loads(c.after) if c.after is not None else None,
+            before=_IN_HOST if c.has_before else None,
+            after=_IN_HOST if c.has_after else None,
             after_unknown=c.after_unknown, before_sensitive=c.before_sensitive,
-            after_sensitive=c.after_sensitive, depends_on=c.depends_on))
+            after_sensitive=c.after_sensitive, depends_on=c.depends_on,
+            _fetch=fetcher(index)))
     return Plan(changes, plan.source, plan.format_version)
 
 
@@ -367,6 +457,9 @@ def export(policy):
         def evaluate(self, plan, config):
             from wit_world.imports import types as t
             from componentize_py_types import Err
+            # The instance lives for this one call: collecting cycles among objects
+            # that all die with it is wasted work (the host bounds the memory).
+            gc.disable()
             try:
                 findings = policy.evaluate(_from_wit(plan), Config(config))
             except InvalidConfig as e:

@@ -79,6 +79,16 @@ fn template_round_trip(lang: &str) {
         "cannot build the {lang} template:\n{built:?}"
     );
     assert!(output.is_file(), "{built:?}");
+    // Rust, Python and JavaScript policies read values on demand (0.2.0); the C
+    // SDK's bindings are generated from 0.1.0.
+    let contract = if lang == "c" { "0.1.0" } else { "0.2.0" };
+    let inspected = run(provkey().arg("inspect").arg(&output));
+    assert!(
+        inspected
+            .stdout
+            .contains(&format!("wit version:  {contract}")),
+        "{lang}: {inspected:?}"
+    );
     if lang == "c" {
         let tests = run(provkey().arg("test").arg(&dir));
         assert_eq!(tests.code, 0, "the C template's own cases fail:\n{tests:?}");
@@ -137,6 +147,68 @@ fn rust_template_builds_tests_and_checks() {
 #[test]
 fn c_template_builds_tests_and_checks() {
     template_round_trip("c");
+}
+
+/// A Python SDK written for provkey:plan@0.1.0, as a project made before 0.2.0
+/// keeps beside its `app.py`: it reads `before` and `after` from the plan itself.
+const PYTHON_SDK_0_1: &str = r#"
+import json
+
+def export(policy):
+    class PolicyApi:
+        def metadata(self):
+            from wit_world.imports import types as t
+            return t.PolicyMetadata(policy.ID, "0.1.0", "vendored 0.1.0 SDK",
+                [t.RuleInfo("public", "buckets are private", t.Severity.HIGH,
+                            t.Enforcement.HARD_MANDATORY)], None)
+
+        def evaluate(self, plan, config):
+            from wit_world.imports import types as t
+            return [t.Finding("public", t.Severity.HIGH, t.Enforcement.HARD_MANDATORY,
+                              "`%s` is public" % c.address, c.address, "/acl", None)
+                    for c in plan.changes
+                    if c.after is not None and json.loads(c.after).get("acl") == "public-read"]
+    return PolicyApi
+"#;
+
+/// A project that vendors a Python SDK from before 0.2.0 (it wins over the embedded
+/// one) is built against 0.1.0, whose plans carry every value, and still runs.
+#[test]
+fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("provkey_policy.py"), PYTHON_SDK_0_1).unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "from provkey_policy import export\n\nclass P:\n    ID = \"vendored\"\n\nPolicyApi = export(P())\n",
+    )
+    .unwrap();
+    let output = dir.path().join("policy.wasm");
+    let built = run(provkey()
+        .arg("build")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&output));
+    assert_eq!(built.code, 0, "{built:?}");
+    let inspected = run(provkey().arg("inspect").arg(&output));
+    assert!(
+        inspected.stdout.contains("wit version:  0.1.0"),
+        "{inspected:?}"
+    );
+    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
+    let checked = run(provkey()
+        .args(["check", "--format", "json", "--plan"])
+        .arg(&plan)
+        .arg("--policy")
+        .arg(&output));
+    assert_eq!(checked.code, 1, "{checked:?}");
+    let report = checked.json();
+    let addresses: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["aws_s3_bucket.public"], "{checked:?}");
 }
 
 /// The checked-in wit-bindgen C bindings (guest-sdk/c/bindings/) are exactly what

@@ -18,8 +18,21 @@ use crate::exit::{CliError, CliResult, Exit};
 
 mod c;
 
-/// The WIT contract every policy is built against.
-pub const WIT_FILES: [(&str, &str); 2] = [
+/// The contract Python and JavaScript policies are built against: values are read
+/// on demand through `plan-view`, so a policy parses only what it reads.
+pub const WIT_0_2: [(&str, &str); 2] = [
+    (
+        "types.wit",
+        include_str!("../../../../wit/plan@0.2.0/types.wit"),
+    ),
+    (
+        "worlds.wit",
+        include_str!("../../../../wit/plan@0.2.0/worlds.wit"),
+    ),
+];
+/// The contract C policies are built against: the C SDK's bindings are generated
+/// from it (`guest-sdk/c/regenerate-bindings.sh`) and receive every value.
+pub const WIT_0_1: [(&str, &str); 2] = [
     (
         "types.wit",
         include_str!("../../../../wit/plan@0.1.0/types.wit"),
@@ -117,9 +130,21 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
         .context("cannot create a temporary directory")
         .map_err(CliError::bad_input)?;
     let wit = scratch.path().join("wit");
+    let wit_files = match lang {
+        Lang::C => WIT_0_1,
+        Lang::Python if vendors_python_sdk_0_1(dir) => {
+            tracing::warn!(
+                "`{}` vendors a Python SDK older than provkey:plan@0.2.0: building against 0.1.0 \
+                 (delete the project's `provkey_policy.py` to use the embedded SDK)",
+                dir.display()
+            );
+            WIT_0_1
+        }
+        Lang::Rust | Lang::Python | Lang::Js => WIT_0_2,
+    };
     std::fs::create_dir_all(&wit)
         .and_then(|()| {
-            WIT_FILES
+            wit_files
                 .iter()
                 .try_for_each(|(name, text)| std::fs::write(wit.join(name), text))
         })
@@ -223,6 +248,13 @@ fn package_name(manifest: &Path) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("`{}` has no package name", manifest.display()))
 }
 
+/// Whether the project keeps its own `provkey_policy.py` from before 0.2.0 (it wins
+/// over the embedded SDK, and reads the whole values of a 0.1.0 plan).
+fn vendors_python_sdk_0_1(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("provkey_policy.py"))
+        .is_ok_and(|sdk| !sdk.contains("plan_view"))
+}
+
 fn build_python(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult<()> {
     let sdk = scratch.join("sdk");
     std::fs::create_dir_all(&sdk)
@@ -279,7 +311,10 @@ fn build_js(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult
 /// The SDK's text followed by the policy's, without the policy's import of the SDK
 /// (an `import` statement, on one line or several, from `./provkey.js`).
 pub fn bundle_js(policy: &str) -> String {
-    let mut out = String::from(JS_SDK);
+    // The SDK reads values through this import (see `fromWit` in provkey.js).
+    let mut out =
+        String::from("import { value as planViewValue } from \"provkey:plan/plan-view@0.2.0\";\n");
+    out.push_str(JS_SDK);
     out.push('\n');
     let mut statement: Vec<&str> = Vec::new();
     for line in policy.lines() {

@@ -23,10 +23,8 @@ function tagAttributes(type) {
 }
 
 function check(change, required) {
-  const after = change.after !== null && typeof change.after === "object"
-    && !Array.isArray(change.after) ? change.after : null;
-  const present = tagAttributes(change.type).filter((a) => change.isUnknown(`/${a}`)
-    || (after !== null && Object.prototype.hasOwnProperty.call(after, a)));
+  const present = tagAttributes(change.type)
+    .filter((a) => change.isUnknown(`/${a}`) || change.afterHasKey(a));
   if (present.length === 0) return null;
   const primary = present[0];
   const unknownMap = present.find((a) => change.isUnknown(`/${a}`));

@@ -29,9 +29,8 @@ def tag_attributes(resource_type):
 
 
 def check(change, required):
-    after = change.after if isinstance(change.after, dict) else None
     present = [a for a in tag_attributes(change.type)
-               if change.is_unknown("/" + a) or (after is not None and a in after)]
+               if change.is_unknown("/" + a) or change.after_has_key(a)]
     if not present:
         return None
     primary = present[0]
