@@ -189,6 +189,12 @@ fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
         .arg("-o")
         .arg(&output));
     assert_eq!(built.code, 0, "{built:?}");
+    assert!(
+        built
+            .stderr
+            .contains("vendors a Python SDK older than provkey:plan@0.2.0"),
+        "{built:?}"
+    );
     let inspected = run(provkey().arg("inspect").arg(&output));
     assert!(
         inspected.stdout.contains("wit version:  0.1.0"),
