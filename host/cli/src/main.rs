@@ -13,6 +13,12 @@ use clap::{Parser, Subcommand};
 
 use crate::exit::Exit;
 
+// glibc's malloc grows the arena of each worker thread one page at a time, with an
+// `mprotect` each, and every one of them stops the other threads to flush their
+// TLBs: hundreds per check. mimalloc maps memory in large segments.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "provkey", version, about, long_about = None)]
 struct Cli {

@@ -130,14 +130,18 @@ fn address_lines(plan: &Plan, bytes: &[u8]) -> BTreeMap<String, usize> {
         .unwrap_or(0);
     let wanted: std::collections::HashSet<&str> =
         plan.changes.iter().map(|c| c.address.as_str()).collect();
-    let mut line = 1 + text.get(..start).map_or(0, |t| t.matches('\n').count());
+    // memchr's SIMD search and newline count: a plan of 1,000 changes is 2 MB.
+    let newlines = |from: usize, to: usize| {
+        bytes
+            .get(from..to)
+            .map_or(0, |b| memchr::memchr_iter(b'\n', b).count())
+    };
+    let mut line = 1 + newlines(0, start);
     let mut counted = start;
-    let key = "\"address\"";
-    let mut from = start;
-    while let Some(found) = text.get(from..).and_then(|t| t.find(key)) {
-        let at = from + found;
-        from = at + key.len();
-        let rest = text.get(from..).unwrap_or("").trim_start();
+    let key = b"\"address\"";
+    for at in memchr::memmem::find_iter(bytes.get(start..).unwrap_or_default(), key) {
+        let at = start + at;
+        let rest = text.get(at + key.len()..).unwrap_or("").trim_start();
         let Some(rest) = rest.strip_prefix(':') else {
             continue;
         };
@@ -149,7 +153,7 @@ fn address_lines(plan: &Plan, bytes: &[u8]) -> BTreeMap<String, usize> {
             continue;
         };
         if wanted.contains(address.as_str()) && !lines.contains_key(&address) {
-            line += text.get(counted..at).map_or(0, |t| t.matches('\n').count());
+            line += newlines(counted, at);
             counted = at;
             lines.insert(address, line);
         }
