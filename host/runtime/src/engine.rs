@@ -114,7 +114,7 @@ impl Runtime {
         world: &'static str,
         typed: impl FnOnce(wasmtime::component::InstancePre<GuestState>) -> wasmtime::Result<P>,
     ) -> Result<(blake3::Hash, CacheOutcome, P), RuntimeError> {
-        let digest = blake3::hash(bytes);
+        let digest = component_digest(bytes);
         let (component, cache) = self.component(name, bytes, &digest)?;
         let wrong_world = |source| RuntimeError::WrongWorld {
             name: name.to_string(),
@@ -138,6 +138,18 @@ impl Runtime {
         store.epoch_deadline_trap();
         store
     }
+}
+
+/// The blake3 digest of a component. Python and JavaScript components embed their
+/// interpreter (12 to 18 MB): those are hashed on every core.
+pub fn component_digest(bytes: &[u8]) -> blake3::Hash {
+    const PARALLEL_FROM: usize = 1 << 20;
+    if bytes.len() < PARALLEL_FROM {
+        return blake3::hash(bytes);
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_rayon(bytes);
+    hasher.finalize()
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {

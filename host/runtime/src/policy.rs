@@ -350,7 +350,10 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> 
         source,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
+    // Sized from the start: a Python component is 18 MB, and growing the buffer by
+    // doubling copies it several times over.
+    let expected = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit) + 1);
     file.take(limit as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(read_err)?;
