@@ -14,8 +14,9 @@
 #     `libopabridge.so`, a c-shared build of OPA v1.20.2, loaded with ctypes (no
 #     `opa` binary is obtainable from a registry here). If it cannot be fetched,
 #     the table says "OPA not available here" and why.
-# Then builds provkey, provkey-bench, provkey-floor (CARGO_TARGET_DIR, default
-# target/) and provkey-rego in release, and runs `provkey-bench compare`.
+# Then builds provkey, provkey-bench, provkey-floor, provkey-floor-mimalloc
+# (CARGO_TARGET_DIR, default target/) and provkey-rego in release, and runs
+# `provkey-bench compare`.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -841,8 +841,9 @@ fn cold_section(args: &CompareArgs, ctx: &Ctx) -> Result<()> {
         .context("the bench binary has no directory")?;
     let provkey = dir.join("provkey");
     let floor_bin = dir.join("provkey-floor");
+    let floor_mimalloc_bin = dir.join("provkey-floor-mimalloc");
     let rego_bin = ctx.rego_bin.clone();
-    for bin in [&provkey, &floor_bin, &rego_bin] {
+    for bin in [&provkey, &floor_bin, &floor_mimalloc_bin, &rego_bin] {
         if !bin.is_file() {
             println!(
                 "SKIPPED: `{}` is missing: build it with `cargo build --release -p provkey -p provkey-bench`",
@@ -918,6 +919,11 @@ fn cold_section(args: &CompareArgs, ctx: &Ctx) -> Result<()> {
             vec![plan_arg.clone()],
         ),
         (
+            "native binary, provkey's allocator (mimalloc)",
+            floor_mimalloc_bin,
+            vec![plan_arg.clone()],
+        ),
+        (
             "regorus binary (provkey-rego)",
             rego_bin,
             vec!["--plan".to_string(), plan_arg],
@@ -955,12 +961,17 @@ fn cold_section(args: &CompareArgs, ctx: &Ctx) -> Result<()> {
         .map(|t| Samples::new(t).median())
         .collect();
     let native = medians.get(1).copied().unwrap_or_default().as_secs_f64();
-    println!("{:<48} {:>10} {:>10}", "process", "median", "x native");
+    let native_mimalloc = medians.get(2).copied().unwrap_or_default().as_secs_f64();
+    println!(
+        "{:<48} {:>10} {:>10} {:>18}",
+        "process", "median", "x native", "x native (mimalloc)"
+    );
     for ((label, _, _), median) in arms.iter().zip(&medians) {
         println!(
-            "{label:<48} {:>10} {:>9.2}x",
+            "{label:<48} {:>10} {:>9.2}x {:>17.2}x",
             human(*median),
             median.as_secs_f64() / native.max(1e-12),
+            median.as_secs_f64() / native_mimalloc.max(1e-12),
         );
     }
     Ok(())

@@ -105,3 +105,40 @@ pub fn keys(findings: &[Finding]) -> Vec<Key> {
         })
         .collect()
 }
+
+/// The `provkey-floor` process: reads the plan named by the first argument, runs
+/// the rules, prints the number of findings and their digest; exit 1 when there is
+/// any, 2 on a bad argument, 3 when the rules fail.
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a process's output"
+)]
+pub fn process_main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+
+    use crate::findings::{digest, normalize};
+
+    let Some(path) = std::env::args_os().nth(1) else {
+        eprintln!("usage: provkey-floor PLAN.json");
+        return ExitCode::from(2);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("error: cannot read `{}`: {err}", path.to_string_lossy());
+            return ExitCode::from(2);
+        }
+    };
+    match check(&text) {
+        Ok(findings) => {
+            let keys = normalize(keys(&findings));
+            println!("{} {}", keys.len(), digest(&keys));
+            ExitCode::from(u8::from(!keys.is_empty()))
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(3)
+        }
+    }
+}
