@@ -50,6 +50,19 @@ fn target_dir() -> std::path::PathBuf {
     support::repo("target/provkey-new-rust")
 }
 
+/// `provkey check --format json` of `BUCKETS` with one component, which must fail
+/// it (exit 1); the JSON report and the run.
+fn check_buckets(component: &Path) -> (serde_json::Value, support::Run) {
+    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
+    let checked = run(provkey()
+        .args(["check", "--format", "json", "--plan"])
+        .arg(&plan)
+        .arg("--policy")
+        .arg(component));
+    assert_eq!(checked.code, 1, "{checked:?}");
+    (checked.json(), checked)
+}
+
 fn template_round_trip(lang: &str) {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join(format!("demo-{lang}"));
@@ -99,14 +112,7 @@ fn template_round_trip(lang: &str) {
         );
     }
 
-    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
-    let checked = run(provkey()
-        .args(["check", "--format", "json", "--plan"])
-        .arg(&plan)
-        .arg("--policy")
-        .arg(&output));
-    assert_eq!(checked.code, 1, "{checked:?}");
-    let report = checked.json();
+    let (report, checked) = check_buckets(&output);
     let findings: Vec<(&str, &str, &str)> = report["findings"]
         .as_array()
         .unwrap()
@@ -200,14 +206,7 @@ fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
         inspected.stdout.contains("wit version:  0.1.0"),
         "{inspected:?}"
     );
-    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
-    let checked = run(provkey()
-        .args(["check", "--format", "json", "--plan"])
-        .arg(&plan)
-        .arg("--policy")
-        .arg(&output));
-    assert_eq!(checked.code, 1, "{checked:?}");
-    let report = checked.json();
+    let (report, checked) = check_buckets(&output);
     let addresses: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
