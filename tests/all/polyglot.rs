@@ -216,6 +216,126 @@ fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
     assert_eq!(addresses, ["aws_s3_bucket.public"], "{checked:?}");
 }
 
+/// A plan whose values exercise every way the Python and JavaScript SDKs read them:
+/// a nested member, a member whose value is `null`, a key with a `/`, a missing one,
+/// a change with no value before it.
+const PROBE_PLAN: &str = r#"{
+  "format_version": "1.2",
+  "resource_changes": [
+    {"address": "aws_s3_bucket.b", "mode": "managed", "type": "aws_s3_bucket", "name": "b",
+     "change": {"actions": ["update"],
+                "before": {"tags": {"env": "dev"}, "n": null, "a/b": 0},
+                "after": {"tags": {"env": "prod"}, "n": null, "a/b": 1},
+                "after_unknown": {}}},
+    {"address": "aws_s3_bucket.c", "mode": "managed", "type": "aws_s3_bucket", "name": "c",
+     "change": {"actions": ["create"], "before": null, "after": {"acl": "private"},
+                "after_unknown": {}}}
+  ]
+}"#;
+
+/// The Python probe: one finding per change whose message is, as JSON, what the SDK
+/// read. Members are read before the whole values, which then come from the host too.
+const PYTHON_PROBE: &str = r#"import json
+from provkey_policy import Policy, Rule, Finding, export
+
+SEEN = Rule("seen", "what the SDK read")
+
+class Probe(Policy):
+    id = "sdk-probe"
+    rules = [SEEN]
+
+    def evaluate(self, plan, config):
+        findings = []
+        for c in plan.changes:
+            read = {
+                "after_tags_env": c.after_at("/tags/env").value,
+                "before_tags_env": c.before_at("/tags/env").value,
+                "after_has_n": c.after_has_key("n"),
+                "after_n_absent": c.after_at("/n").is_absent,
+                "after_slash_key": c.after_at("/a~1b").value,
+                "after_has_missing": c.after_has_key("missing"),
+                "after_missing_absent": c.after_at("/missing").is_absent,
+                "after": c.after,
+                "before": c.before,
+            }
+            findings.append(Finding(SEEN, c, message=json.dumps(read)))
+        return findings
+
+PolicyApi = export(Probe())
+"#;
+
+/// The same probe in JavaScript.
+const JS_PROBE: &str = r#"import { exportPolicy, finding, rule } from "./provkey.js";
+
+const SEEN = rule("seen", "what the SDK read");
+
+export const probe = {
+  id: "sdk-probe",
+  rules: [SEEN],
+  evaluate(plan) {
+    return plan.changes.map((c) => finding(SEEN, c, { message: JSON.stringify({
+      after_tags_env: c.afterAt("/tags/env").value ?? null,
+      before_tags_env: c.beforeAt("/tags/env").value ?? null,
+      after_has_n: c.afterHasKey("n"),
+      after_n_absent: c.afterAt("/n").isAbsent,
+      after_slash_key: c.afterAt("/a~1b").value ?? null,
+      after_has_missing: c.afterHasKey("missing"),
+      after_missing_absent: c.afterAt("/missing").isAbsent,
+      after: c.after,
+      before: c.before,
+    }) }));
+  },
+};
+
+export const policyApi = exportPolicy(probe);
+"#;
+
+/// Built as components (provkey:plan@0.2.0), the Python and JavaScript SDKs read the
+/// values of a plan from the host exactly as the plan has them.
+#[test]
+fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
+    let expected = [
+        serde_json::json!({
+            "after_tags_env": "prod", "before_tags_env": "dev",
+            "after_has_n": true, "after_n_absent": true, "after_slash_key": 1,
+            "after_has_missing": false, "after_missing_absent": true,
+            "after": {"tags": {"env": "prod"}, "n": null, "a/b": 1},
+            "before": {"tags": {"env": "dev"}, "n": null, "a/b": 0},
+        }),
+        serde_json::json!({
+            "after_tags_env": null, "before_tags_env": null,
+            "after_has_n": false, "after_n_absent": true, "after_slash_key": null,
+            "after_has_missing": false, "after_missing_absent": true,
+            "after": {"acl": "private"}, "before": null,
+        }),
+    ];
+    let (_plan_dir, plan) = support::temp_file("plan.json", PROBE_PLAN.as_bytes());
+    for (file, source) in [("app.py", PYTHON_PROBE), ("policy.js", JS_PROBE)] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), source).unwrap();
+        let output = dir.path().join("policy.wasm");
+        let built = run(provkey()
+            .arg("build")
+            .arg(dir.path())
+            .arg("-o")
+            .arg(&output));
+        assert_eq!(built.code, 0, "{file}: {built:?}");
+        let checked = run(provkey()
+            .args(["check", "--format", "json", "--plan"])
+            .arg(&plan)
+            .arg("--policy")
+            .arg(&output));
+        assert_eq!(checked.code, 1, "{file}: {checked:?}");
+        let read: Vec<serde_json::Value> = checked.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| serde_json::from_str(f["message"].as_str().unwrap()).unwrap())
+            .collect();
+        assert_eq!(read, expected, "{file}: {checked:?}");
+    }
+}
+
 /// The checked-in wit-bindgen C bindings (guest-sdk/c/bindings/) are exactly what
 /// the generator of the `wit-bindgen` 0.61.0 CLI makes of `wit/plan@0.1.0`
 /// (`wit-bindgen c --world policy --rename-world provkey_wit --no-object-file`).
