@@ -114,6 +114,13 @@ export class Change {
   /** The whole value after the change (parsed JSON), or null. Prefer `afterAt` and
    * `afterHasKey`: they read only what they need. */
   get after() { return this.whole("after"); }
+  set before(value) { this.values.before = value ?? null; this.forget("before"); }
+  set after(value) { this.values.after = value ?? null; this.forget("after"); }
+  forget(side) {
+    for (const key of [...this.members.keys()]) {
+      if (key.startsWith(`${side}/`)) this.members.delete(key);
+    }
+  }
   whole(side) {
     if (this.values[side] === IN_HOST) {
       const text = this.fetch(side, "");

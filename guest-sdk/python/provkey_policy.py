@@ -178,6 +178,16 @@ class Change:
             self._after = self._load("after", "")
         return self._after
 
+    @before.setter
+    def before(self, value):
+        self._before = value
+        self._members = {k: v for k, v in self._members.items() if k[0] != "before"}
+
+    @after.setter
+    def after(self, value):
+        self._after = value
+        self._members = {k: v for k, v in self._members.items() if k[0] != "after"}
+
     def _load(self, side, pointer):
         text = self._fetch(side, pointer)
         return None if text is None else json.loads(text)
