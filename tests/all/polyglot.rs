@@ -50,10 +50,10 @@ fn target_dir() -> std::path::PathBuf {
     support::repo("target/provkey-new-rust")
 }
 
-/// `provkey check --format json` of `BUCKETS` with one component, which must fail
-/// it (exit 1); the JSON report and the run.
-fn check_buckets(component: &Path) -> (serde_json::Value, support::Run) {
-    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
+/// `provkey check --format json` of the plan `plan_json` with one component, which
+/// must fail it (exit 1); the JSON report and the run.
+fn check_failing(plan_json: &str, component: &Path) -> (serde_json::Value, support::Run) {
+    let (_plan_dir, plan) = support::temp_file("plan.json", plan_json.as_bytes());
     let checked = run(provkey()
         .args(["check", "--format", "json", "--plan"])
         .arg(&plan)
@@ -61,6 +61,23 @@ fn check_buckets(component: &Path) -> (serde_json::Value, support::Run) {
         .arg(component));
     assert_eq!(checked.code, 1, "{checked:?}");
     (checked.json(), checked)
+}
+
+/// Writes `files` to a new project directory and builds it with `provkey build`,
+/// which must succeed; the directory (kept alive), the component and the run.
+fn build_project(files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf, support::Run) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let output = dir.path().join("policy.wasm");
+    let built = run(provkey()
+        .arg("build")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&output));
+    assert_eq!(built.code, 0, "{files:?}: {built:?}");
+    (dir, output, built)
 }
 
 fn template_round_trip(lang: &str) {
@@ -112,7 +129,7 @@ fn template_round_trip(lang: &str) {
         );
     }
 
-    let (report, checked) = check_buckets(&output);
+    let (report, checked) = check_failing(BUCKETS, &output);
     let findings: Vec<(&str, &str, &str)> = report["findings"]
         .as_array()
         .unwrap()
@@ -181,20 +198,13 @@ def export(policy):
 /// one) is built against 0.1.0, whose plans carry every value, and still runs.
 #[test]
 fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("provkey_policy.py"), PYTHON_SDK_0_1).unwrap();
-    std::fs::write(
-        dir.path().join("app.py"),
-        "from provkey_policy import export\n\nclass P:\n    ID = \"vendored\"\n\nPolicyApi = export(P())\n",
-    )
-    .unwrap();
-    let output = dir.path().join("policy.wasm");
-    let built = run(provkey()
-        .arg("build")
-        .arg(dir.path())
-        .arg("-o")
-        .arg(&output));
-    assert_eq!(built.code, 0, "{built:?}");
+    let (_dir, output, built) = build_project(&[
+        ("provkey_policy.py", PYTHON_SDK_0_1),
+        (
+            "app.py",
+            "from provkey_policy import export\n\nclass P:\n    ID = \"vendored\"\n\nPolicyApi = export(P())\n",
+        ),
+    ]);
     assert!(
         built
             .stderr
@@ -206,7 +216,7 @@ fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
         inspected.stdout.contains("wit version:  0.1.0"),
         "{inspected:?}"
     );
-    let (report, checked) = check_buckets(&output);
+    let (report, checked) = check_failing(BUCKETS, &output);
     let addresses: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -309,24 +319,10 @@ fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
             "after": {"acl": "private"}, "before": null,
         }),
     ];
-    let (_plan_dir, plan) = support::temp_file("plan.json", PROBE_PLAN.as_bytes());
     for (file, source) in [("app.py", PYTHON_PROBE), ("policy.js", JS_PROBE)] {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(file), source).unwrap();
-        let output = dir.path().join("policy.wasm");
-        let built = run(provkey()
-            .arg("build")
-            .arg(dir.path())
-            .arg("-o")
-            .arg(&output));
-        assert_eq!(built.code, 0, "{file}: {built:?}");
-        let checked = run(provkey()
-            .args(["check", "--format", "json", "--plan"])
-            .arg(&plan)
-            .arg("--policy")
-            .arg(&output));
-        assert_eq!(checked.code, 1, "{file}: {checked:?}");
-        let read: Vec<serde_json::Value> = checked.json()["findings"]
+        let (_dir, output, _) = build_project(&[(file, source)]);
+        let (report, checked) = check_failing(PROBE_PLAN, &output);
+        let read: Vec<serde_json::Value> = report["findings"]
             .as_array()
             .unwrap()
             .iter()
