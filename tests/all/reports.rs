@@ -421,6 +421,56 @@ fn several_formats_in_one_run() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// A destination that is not a file (a FIFO, `/dev/stdout`) is written in place:
+/// renaming a temporary file over it, as files are written, would replace the device
+/// with a regular file (`--format json=/dev/null` once turned `/dev/null` into one).
+#[test]
+fn reports_to_a_fifo_and_to_dev_stdout_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    let fifo = dir.path().join("report.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--format",
+        &format!("json={}", fifo.display()),
+        "--format",
+        "sarif=/dev/stdout",
+    ]);
+    // Opening a FIFO read-write never blocks on Linux: if the check never opened it,
+    // this releases the reader (which then reads nothing and the test fails below).
+    drop(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap(),
+    );
+    let json: serde_json::Value = serde_json::from_str(&reader.join().unwrap())
+        .unwrap_or_else(|err| panic!("no JSON report came through the FIFO ({err}): {run:?}"));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(json["verdict"], "fail");
+    let sarif: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO was replaced by a file"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "temporary files left: {names:?}");
+}
+
 #[test]
 fn bad_format_arguments_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 
 mod commands;
 mod exit;
+mod output_file;
 mod policy_set;
 mod report;
 mod text;

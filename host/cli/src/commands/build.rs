@@ -168,7 +168,10 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
             dir.display()
         )));
     }
-    std::fs::rename(&partial, &output)
+    // Not a rename: `-o /dev/null` must not replace the device with a file.
+    let written = crate::output_file::write(&output, &bytes);
+    let _ = std::fs::remove_file(&partial);
+    written
         .with_context(|| format!("cannot write `{}`", output.display()))
         .map_err(CliError::bad_input)?;
     Ok(output)

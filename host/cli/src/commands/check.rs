@@ -134,8 +134,8 @@ fn check_targets(targets: &[ReportTarget]) -> CliResult<()> {
 }
 
 /// Renders every report, writes the files (each to a temporary file beside it,
-/// renamed into place only once all are written) and then prints the one for
-/// standard output.
+/// renamed into place only once all are written; a device or FIFO such as
+/// `/dev/null` is written in place) and then prints the one for standard output.
 fn write_reports(targets: &[ReportTarget], run: &CheckRun) -> CliResult<()> {
     let write_error = |path: &Path, format: Format, err: &dyn std::fmt::Display| {
         CliError::bad_input(anyhow!(
@@ -145,27 +145,24 @@ fn write_reports(targets: &[ReportTarget], run: &CheckRun) -> CliResult<()> {
         ))
         .with_help("check that the directory exists and is writable")
     };
-    let mut pending = Vec::new();
+    let mut rendered = Vec::new();
     for target in targets {
         let Some(path) = &target.path else {
             continue;
         };
         let bytes = report::render(target.format, &run.report, &run.plan)
             .map_err(|err| write_error(path, target.format, &err))?;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let mut file = tempfile::NamedTempFile::new_in(dir)
-            .map_err(|err| write_error(path, target.format, &err))?;
-        std::io::Write::write_all(&mut file, &bytes)
-            .and_then(|()| file.as_file().sync_all())
-            .map_err(|err| write_error(path, target.format, &err))?;
-        pending.push((file, path, target.format));
+        rendered.push((path, target.format, bytes));
     }
-    for (file, path, format) in pending {
-        file.persist(path)
-            .map_err(|err| write_error(path, format, &err.error))?;
+    let mut staged = Vec::new();
+    for (path, format, bytes) in &rendered {
+        let file = crate::output_file::stage(path, bytes)
+            .map_err(|err| write_error(path, *format, &err))?;
+        staged.push((file, path, *format));
+    }
+    for (file, path, format) in staged {
+        file.commit()
+            .map_err(|err| write_error(path, format, &err))?;
     }
     if let Some(target) = targets.iter().find(|t| t.path.is_none()) {
         let printed = match target.format {

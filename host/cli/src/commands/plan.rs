@@ -180,21 +180,7 @@ pub fn write_atomically(out: &Path, plan: &Plan) -> CliResult<()> {
     let json = plan
         .to_json()
         .map_err(|err| CliError::bad_input(anyhow!("cannot serialize the plan: {err}")))?;
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".provkey-plan-")
-            .tempfile_in(dir)?;
-        tmp.write_all(json.as_bytes())?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(out).map_err(|err| err.error)?;
-        Ok(())
-    };
-    write().map_err(|err| {
+    crate::output_file::write(out, format!("{json}\n").as_bytes()).map_err(|err| {
         CliError::bad_input(anyhow::Error::new(err).context(format!("cannot write plan `{shown}`")))
             .with_help("check that the directory of `--out` exists and is writable")
     })

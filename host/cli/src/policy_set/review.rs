@@ -570,11 +570,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> CliResult<()> {
     };
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.as_file().sync_all()?;
-        file.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::output_file::write(path, bytes)
     };
     write().map_err(|e| bad(format!("cannot write `{}`: {e}", path.display())))
 }
