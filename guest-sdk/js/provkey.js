@@ -9,11 +9,15 @@
 // evaluate(plan, config) }`. `provkey build` turns the module into a component
 // with componentize-js; `node --test` runs the same code natively (see `testPlan`).
 //
-// Built components implement `provkey:plan@0.2.0`: a change's values stay in the
-// host until the policy reads them. `afterAt("/tags/env")` asks the host for the
-// member `tags` once and walks the rest here; reading `change.after` whole asks for
-// the whole value. A policy that reads one or two attributes of each change never
-// parses the rest.
+// Built components implement `provkey:plan@0.3.0`: the plan arrives as one JSON
+// text and a change's values stay in the host until the policy reads them. The
+// first `afterAt("/tags/env")` asks the host for the member `tags` of every change
+// in one call, and walks the rest here; reading `change.after` whole asks for that
+// change's whole value. A policy that reads one or two attributes of each change
+// never parses the rest.
+
+/** The contract this SDK is written for. */
+export const CONTRACT = "provkey:plan@0.3.0";
 
 export const Severity = Object.freeze({
   INFO: "info", LOW: "low", MEDIUM: "medium", HIGH: "high", CRITICAL: "critical",
@@ -29,7 +33,14 @@ export class InvalidInput extends Error {}
 
 /** One JSON Pointer segment, escaped. */
 export function escape(segment) {
+  // Most keys have nothing to escape: two scans instead of two new strings.
+  if (!segment.includes("~") && !segment.includes("/")) return segment;
   return segment.replaceAll("~", "~0").replaceAll("/", "~1");
+}
+
+function unescape(segment) {
+  if (!segment.includes("~")) return segment;
+  return segment.replaceAll("~1", "/").replaceAll("~0", "~");
 }
 
 /** Whether JSON Pointer `path` is `prefix` or inside it. */
@@ -48,22 +59,24 @@ function covers(pointers, path) {
   return false;
 }
 
-function pointer(value, path) {
-  if (path === "") return { found: true, value };
-  if (!path.startsWith("/")) return { found: false };
-  for (const raw of path.slice(1).split("/")) {
-    const key = raw.replaceAll("~1", "/").replaceAll("~0", "~");
+// The value at `segments[from..]` (unescaped one by one) inside `value`, or
+// NOT_FOUND. Paths are split once by the caller: string slicing is what costs most
+// in an interpreter.
+const NOT_FOUND = Symbol("not found");
+function walk(value, segments, from) {
+  for (let i = from; i < segments.length; i++) {
+    const key = unescape(segments[i]);
     if (Array.isArray(value)) {
-      if (!/^\d+$/.test(key) || Number(key) >= value.length) return { found: false };
+      if (!/^\d+$/.test(key) || Number(key) >= value.length) return NOT_FOUND;
       value = value[Number(key)];
     } else if (value !== null && typeof value === "object") {
-      if (!Object.prototype.hasOwnProperty.call(value, key)) return { found: false };
+      if (!Object.prototype.hasOwnProperty.call(value, key)) return NOT_FOUND;
       value = value[key];
     } else {
-      return { found: false };
+      return NOT_FOUND;
     }
   }
-  return { found: true, value };
+  return value;
 }
 
 /** An attribute value: `known` (with `value`), `unknown` until apply, or `absent`. */
@@ -77,15 +90,46 @@ export const UNKNOWN = new Attr("unknown");
 export const ABSENT = new Attr("absent");
 
 function attr(value, path) {
-  if (value === null || value === undefined) return ABSENT;
-  const found = pointer(value, path);
-  if (!found.found || found.value === null || found.value === undefined) return ABSENT;
-  return new Attr("known", found.value);
+  if (path === "") return known(value);
+  if (!path.startsWith("/")) return ABSENT;
+  return known(walk(value, path.split("/"), 1));
 }
 
-// A value that is in the host and not yet read (see `Change`'s `fetch`).
+function known(value) {
+  if (value === null || value === undefined || value === NOT_FOUND) return ABSENT;
+  return new Attr("known", value);
+}
+
+// A value that is in the host and not yet read (see `Change`'s `host`).
 const IN_HOST = Symbol("in host");
 const ABSENT_MEMBER = Symbol("absent member");
+
+// The values of the plan under evaluation, read through `plan-view`: one call per
+// member for every change at once (the first change that reads `/tags` brings every
+// change's tags), one call per whole value.
+class HostValues {
+  constructor(value, values) {
+    this.value = value; // (change, side, pointer) -> JSON text or undefined
+    this.values = values; // (side, pointer) -> JSON text: {"index": value, ...}
+    this.members = new Map(); // "side/escaped key" -> {index: parsed member}
+  }
+  whole(index, side) {
+    const text = this.value(index, side, "");
+    return text == null ? null : JSON.parse(text);
+  }
+  member(index, side, key) {
+    const cacheKey = `${side}/${key}`;
+    let members = this.members.get(cacheKey);
+    if (members === undefined) {
+      members = JSON.parse(this.values(side, `/${key}`));
+      this.members.set(cacheKey, members);
+    }
+    // Keys are change indexes (no prototype property is a number) and no JSON value
+    // is `undefined`, so `undefined` is an absent member.
+    const member = members[index];
+    return member === undefined ? ABSENT_MEMBER : member;
+  }
+}
 
 /** One planned change to one resource. */
 export class Change {
@@ -99,11 +143,11 @@ export class Change {
     this.modulePath = fields.modulePath ?? "";
     this.previousAddress = fields.previousAddress ?? null;
     this.replacement = fields.replacement ?? null;
-    // Parsed JSON values, null, or IN_HOST: then `fetch(side, pointer)` returns the
-    // JSON text at `pointer` of side "before" or "after" (undefined when absent).
+    // Parsed JSON values, null, or IN_HOST: then `host` (a HostValues) reads them as
+    // change number `index` of the plan under evaluation.
     this.values = { before: fields.before ?? null, after: fields.after ?? null };
-    this.fetch = fields.fetch ?? null;
-    this.members = new Map(); // "side/escaped top-level key" -> parsed member
+    this.host = fields.host ?? null;
+    this.index = fields.index ?? 0;
     this.afterUnknown = fields.afterUnknown ?? [];
     this.beforeSensitive = fields.beforeSensitive ?? [];
     this.afterSensitive = fields.afterSensitive ?? [];
@@ -114,37 +158,21 @@ export class Change {
   /** The whole value after the change (parsed JSON), or null. Prefer `afterAt` and
    * `afterHasKey`: they read only what they need. */
   get after() { return this.whole("after"); }
-  set before(value) { this.values.before = value ?? null; this.forget("before"); }
-  set after(value) { this.values.after = value ?? null; this.forget("after"); }
-  forget(side) {
-    for (const key of [...this.members.keys()]) {
-      if (key.startsWith(`${side}/`)) this.members.delete(key);
-    }
-  }
+  set before(value) { this.values.before = value ?? null; }
+  set after(value) { this.values.after = value ?? null; }
   whole(side) {
-    if (this.values[side] === IN_HOST) {
-      const text = this.fetch(side, "");
-      this.values[side] = text == null ? null : JSON.parse(text);
-    }
+    if (this.values[side] === IN_HOST) this.values[side] = this.host.whole(this.index, side);
     return this.values[side];
   }
-  /** Member `key` (escaped) of the value on `side`, asked of the host once. */
-  member(side, key) {
-    const cacheKey = `${side}/${key}`;
-    if (!this.members.has(cacheKey)) {
-      const text = this.fetch(side, `/${key}`);
-      this.members.set(cacheKey, text == null ? ABSENT_MEMBER : JSON.parse(text));
-    }
-    return this.members.get(cacheKey);
-  }
+  /** Member `key` (escaped) of the value on `side`, or ABSENT_MEMBER. */
+  member(side, key) { return this.host.member(this.index, side, key); }
   valueAt(side, path) {
     if (this.values[side] !== IN_HOST || path === "") return attr(this.whole(side), path);
     if (!path.startsWith("/")) return ABSENT;
-    const slash = path.indexOf("/", 1);
-    const key = slash < 0 ? path.slice(1) : path.slice(1, slash);
-    const member = this.member(side, key);
+    const segments = path.split("/");
+    const member = this.member(side, segments[1]);
     if (member === ABSENT_MEMBER) return ABSENT;
-    return attr(member, slash < 0 ? "" : path.slice(slash));
+    return known(walk(member, segments, 2));
   }
   /** Whether the value after the change has member `key` (even `null`). */
   afterHasKey(key) {
@@ -160,8 +188,16 @@ export class Change {
   get isUpdate() { return this.action === "update"; }
   get isManaged() { return this.mode === "managed"; }
   isUnknown(path) {
-    this.unknownSet ??= new Set(this.afterUnknown);
-    return covers(this.unknownSet, path);
+    if (this.afterUnknown.length === 0) return false;
+    // Policies ask the same few paths of a change again and again.
+    this.unknownMemo ??= new Map();
+    let unknown = this.unknownMemo.get(path);
+    if (unknown === undefined) {
+      this.unknownSet ??= new Set(this.afterUnknown);
+      unknown = covers(this.unknownSet, path);
+      this.unknownMemo.set(path, unknown);
+    }
+    return unknown;
   }
   isSensitive(path) {
     this.sensitiveSet ??= new Set([...this.beforeSensitive, ...this.afterSensitive]);
@@ -277,21 +313,24 @@ export function testPlan(data) {
   })), data.source ?? "provkey", data.format_version ?? "");
 }
 
-// `provkey build` puts `import { value as planViewValue } from
-// "provkey:plan/plan-view@0.2.0"` before the SDK; natively it is never called.
-/* global planViewValue */
-function fromWit(plan) {
-  const fetcher = (index) => (side, pointer) => planViewValue(index, side, pointer);
+// `provkey build` puts `import { value as planViewValue, values as planViewValues }
+// from "provkey:plan/plan-view@0.3.0"` before the SDK; natively they are never called.
+/* global planViewValue, planViewValues */
+function fromWit(planJson) {
+  const plan = JSON.parse(planJson);
+  const host = new HostValues(planViewValue, planViewValues);
   return new Plan(plan.changes.map((c, index) => new Change({
-    address: c.address, type: c.type, action: c.action.tag, name: c.name, mode: c.mode,
-    provider: c.provider, modulePath: c.modulePath, previousAddress: c.previousAddress,
-    replacement: c.action.tag === "replace" ? c.action.val : null,
-    before: c.hasBefore ? IN_HOST : null,
-    after: c.hasAfter ? IN_HOST : null,
-    fetch: fetcher(index),
-    afterUnknown: c.afterUnknown, beforeSensitive: c.beforeSensitive,
-    afterSensitive: c.afterSensitive, dependsOn: c.dependsOn,
-  })), plan.source, plan.formatVersion);
+    address: c.address, type: c.type, action: c.action, name: c.name, mode: c.mode,
+    provider: c.provider, modulePath: c.module_path, previousAddress: c.previous_address,
+    // Empty and null fields are left out of the summary (see the WIT); the
+    // constructor gives them their defaults.
+    replacement: c.replacement ?? null,
+    before: c.has_before ? IN_HOST : null,
+    after: c.has_after ? IN_HOST : null,
+    host, index,
+    afterUnknown: c.after_unknown, beforeSensitive: c.before_sensitive,
+    afterSensitive: c.after_sensitive, dependsOn: c.depends_on,
+  })), plan.source, plan.format_version);
 }
 
 function guestError(tag, message) {
@@ -301,6 +340,9 @@ function guestError(tag, message) {
 }
 
 const opt = (v) => (v === null || v === undefined ? undefined : v);
+const FINDING_FIELDS = [
+  "rule", "severity", "enforcement", "message", "address", "attribute", "remediation",
+];
 
 /** The object componentize-js exports: `export const policyApi = exportPolicy(p)`. */
 export function exportPolicy(policy) {
@@ -320,10 +362,9 @@ export function exportPolicy(policy) {
         if (e instanceof InvalidInput) throw guestError("invalid-input", e.message);
         throw guestError("failed", `${e && e.name}: ${e && e.message}`);
       }
-      return findings.map((f) => ({
-        rule: f.rule, severity: f.severity, enforcement: f.enforcement, message: f.message,
-        address: opt(f.address), attribute: opt(f.attribute), remediation: opt(f.remediation),
-      }));
+      // One JSON text (native) instead of a record per finding, lowered by
+      // interpreted glue; the replacer keeps the finding fields only.
+      return JSON.stringify(findings, FINDING_FIELDS);
     },
   };
 }

@@ -9,14 +9,19 @@ hides the WIT plumbing: `evaluate(plan, config)` receives a `Plan` of `Change`s,
 attribute values by JSON Pointer, and returns a list of `Finding`s. The same code
 runs natively under `python -m unittest` (see `test_plan`).
 
-Built components implement `provkey:plan@0.2.0`: a change's values stay in the host
-until the policy reads them. `after_at("/tags/env")` asks the host for the member
-`tags` once and walks the rest here; reading `change.after` whole asks for the whole
-value. A policy that reads one or two attributes of each change never parses the rest.
+Built components implement `provkey:plan@0.3.0`: the plan arrives as one JSON text
+and a change's values stay in the host until the policy reads them. The first
+`after_at("/tags/env")` asks the host for the member `tags` of every change in one
+call, and walks the rest here; reading `change.after` whole asks for that change's
+whole value. A policy that reads one or two attributes of each change never parses
+the rest.
 """
 
 import gc
 import json
+
+# The contract this SDK is written for (`provkey build` reads it in a vendored copy).
+CONTRACT = "provkey:plan@0.3.0"
 
 __all__ = [
     "ABSENT", "UNKNOWN", "Attr", "Change", "Config", "Enforcement", "Failed", "Finding",
@@ -58,6 +63,8 @@ class Failed(GuestError):
 
 def escape(segment):
     """One JSON Pointer segment: `~` and `/` escaped."""
+    if "~" not in segment and "/" not in segment:
+        return segment
     return segment.replace("~", "~0").replace("/", "~1")
 
 
@@ -85,8 +92,13 @@ def _pointer(value, path):
         return True, value
     if not path.startswith("/"):
         return False, None
-    for raw in path[1:].split("/"):
-        key = raw.replace("~1", "/").replace("~0", "~")
+    return _walk(value, path.split("/"), 1)
+
+
+def _walk(value, segments, start):
+    """`(found, value)` at `segments[start:]` (escaped) inside `value`."""
+    for raw in segments[start:]:
+        key = raw.replace("~1", "/").replace("~0", "~") if "~" in raw else raw
         if isinstance(value, dict):
             if key not in value:
                 return False, None
@@ -132,13 +144,35 @@ _ABSENT_MEMBER = object()
 _IN_HOST = object()
 
 
+class _HostValues:
+    """The values of the plan under evaluation, read through `plan-view`: one call
+    per member for every change at once (the first change that reads `/tags` brings
+    every change's tags), one call per whole value."""
+
+    def __init__(self, view):
+        self._view = view
+        self._sides = {"before": view.Side.BEFORE, "after": view.Side.AFTER}
+        self._members = {}  # (side, escaped key) -> {change index as text: parsed member}
+
+    def value(self, index, side, pointer):
+        text = self._view.value(index, self._sides[side], pointer)
+        return None if text is None else json.loads(text)
+
+    def member(self, index_key, side, key):
+        members = self._members.get((side, key))
+        if members is None:
+            members = json.loads(self._view.values(self._sides[side], "/" + key))
+            self._members[(side, key)] = members
+        return members.get(index_key, _ABSENT_MEMBER)
+
+
 class Change:
     """One planned change to one resource."""
 
     def __init__(self, address, type, action, name="", mode="managed", provider="",
                  module_path="", previous_address=None, replacement=None, before=None,
                  after=None, after_unknown=(), before_sensitive=(), after_sensitive=(),
-                 depends_on=(), _fetch=None):
+                 depends_on=()):
         self.address = address
         self.type = type
         self.action = action  # create, replace, destroy, read, no-op, forget, update
@@ -148,12 +182,13 @@ class Change:
         self.module_path = module_path
         self.previous_address = previous_address
         self.replacement = replacement  # dict: order, reason, paths (replace only)
-        # Parsed JSON values, None, or _IN_HOST: then `_fetch(side, pointer)` returns
-        # the JSON text at `pointer` of side "before" or "after" (None when absent).
+        # Parsed JSON values, None, or _IN_HOST: then `_host` (a `_HostValues`) reads
+        # them as change number `_index` of the plan under evaluation.
         self._before = before
         self._after = after
-        self._fetch = _fetch
-        self._members = {}  # (side, escaped top-level key) -> parsed member, or _ABSENT_MEMBER
+        self._host = None
+        self._index = 0
+        self._index_key = "0"
         self.after_unknown = list(after_unknown)
         self.before_sensitive = list(before_sensitive)
         self.after_sensitive = list(after_sensitive)
@@ -181,23 +216,17 @@ class Change:
     @before.setter
     def before(self, value):
         self._before = value
-        self._members = {k: v for k, v in self._members.items() if k[0] != "before"}
 
     @after.setter
     def after(self, value):
         self._after = value
-        self._members = {k: v for k, v in self._members.items() if k[0] != "after"}
 
     def _load(self, side, pointer):
-        text = self._fetch(side, pointer)
-        return None if text is None else json.loads(text)
+        return self._host.value(self._index, side, pointer)
 
     def _member(self, side, key):
-        """Member `key` (escaped) of the value on `side`, asked of the host once."""
-        if (side, key) not in self._members:
-            text = self._fetch(side, "/" + key)
-            self._members[(side, key)] = _ABSENT_MEMBER if text is None else json.loads(text)
-        return self._members[(side, key)]
+        """Member `key` (escaped) of the value on `side`, or `_ABSENT_MEMBER`."""
+        return self._host.member(self._index_key, side, key)
 
     def _value_at(self, side, path):
         whole = self._before if side == "before" else self._after
@@ -205,11 +234,12 @@ class Change:
             return _attr(self.before if side == "before" else self.after, path)
         if not path.startswith("/"):
             return ABSENT
-        key, slash, rest = path[1:].partition("/")
-        member = self._member(side, key)
+        segments = path.split("/")
+        member = self._host.member(self._index_key, side, segments[1])
         if member is _ABSENT_MEMBER:
             return ABSENT
-        return _attr(member, "/" + rest if slash else "")
+        found, value = _walk(member, segments, 2)
+        return Attr("known", value) if found and value is not None else ABSENT
 
     def after_has_key(self, key):
         """Whether the value after the change has member `key` (even `null`)."""
@@ -234,6 +264,8 @@ class Change:
         return self.mode == "managed"
 
     def is_unknown(self, path):
+        if not self.after_unknown:
+            return False
         if self._unknown is None:
             self._unknown = frozenset(self.after_unknown)
         return _covers(self._unknown, path)
@@ -411,41 +443,35 @@ def test_plan(data):
 
 # ---- the component boundary ------------------------------------------------------
 
-_ACTIONS = {
-    "Action_Create": "create", "Action_Replace": "replace", "Action_Destroy": "destroy",
-    "Action_Read": "read", "Action_NoOp": "no-op", "Action_Forget": "forget",
-    "Action_Update": "update",
-}
-
-
-def _from_wit(plan):
-    """The SDK's plan from a `plan-summary`: values stay in the host (`plan-view`)."""
-    from wit_world.imports import plan_view as view
-    sides = {"before": view.Side.BEFORE, "after": view.Side.AFTER}
-    host_value = view.value
-
-    def fetcher(index):
-        return lambda side, pointer: host_value(index, sides[side], pointer)
-
+def _from_wit(plan_json):
+    """The SDK's plan from the plan summary (JSON text): values stay in the host."""
+    from wit_world.imports import plan_view
+    data = json.loads(plan_json)
+    host = _HostValues(plan_view)
+    new = Change.__new__
     changes = []
-    for index, c in enumerate(plan.changes):
-        action = _ACTIONS.get(type(c.action).__name__, "no-op")
-        replacement = None
-        if action == "replace":
-            r = c.action.value
-            replacement = dict(order=r.order.name.lower().replace("_", "-"),
-                               reason=r.reason, paths=list(r.paths))
-        changes.append(Change(
-            c.address, c.type, action, name=c.name,
-            mode="managed" if c.mode.name == "MANAGED" else "data",
-            provider=c.provider, module_path=c.module_path,
-            previous_address=c.previous_address, replacement=replacement,
-            before=_IN_HOST if c.has_before else None,
-            after=_IN_HOST if c.has_after else None,
-            after_unknown=c.after_unknown, before_sensitive=c.before_sensitive,
-            after_sensitive=c.after_sensitive, depends_on=c.depends_on,
-            _fetch=fetcher(index)))
-    return Plan(changes, plan.source, plan.format_version)
+    # Each change's attributes are set in one dict: `Change.__init__` would copy
+    # the lists and assign them one by one, a cost paid for every change of the plan.
+    for index, c in enumerate(data["changes"]):
+        change = new(Change)
+        change.__dict__ = {
+            "address": c["address"], "type": c["type"], "action": c["action"],
+            "name": c["name"], "mode": c["mode"], "provider": c["provider"],
+            "module_path": c.get("module_path", ""),
+            "previous_address": c.get("previous_address"),
+            "replacement": c.get("replacement"),
+            "_before": _IN_HOST if c["has_before"] else None,
+            "_after": _IN_HOST if c["has_after"] else None,
+            "_host": host, "_index": index, "_index_key": str(index),
+            # Left out when empty (see the WIT); each change gets lists of its own.
+            "after_unknown": c.get("after_unknown") or [],
+            "before_sensitive": c.get("before_sensitive") or [],
+            "after_sensitive": c.get("after_sensitive") or [],
+            "depends_on": c.get("depends_on") or [],
+            "_unknown": None, "_sensitive": None,
+        }
+        changes.append(change)
+    return Plan(changes, data["source"], data["format_version"])
 
 
 def _enum(cls, text):
@@ -478,8 +504,7 @@ def export(policy):
                 raise Err(t.GuestError_InvalidInput(str(e)))
             except Exception as e:
                 raise Err(t.GuestError_Failed("%s: %s" % (type(e).__name__, e)))
-            return [t.Finding(f.rule, _enum(t.Severity, f.severity),
-                              _enum(t.Enforcement, f.enforcement), f.message, f.address,
-                              f.attribute, f.remediation) for f in findings]
+            # One JSON text (CPython's C encoder) instead of a record per finding.
+            return json.dumps([f.as_dict() for f in findings])
 
     return PolicyApi

@@ -109,9 +109,13 @@ fn template_round_trip(lang: &str) {
         "cannot build the {lang} template:\n{built:?}"
     );
     assert!(output.is_file(), "{built:?}");
-    // Rust, Python and JavaScript policies read values on demand (0.2.0); the C
-    // SDK's bindings are generated from 0.1.0.
-    let contract = if lang == "c" { "0.1.0" } else { "0.2.0" };
+    // Python and JavaScript policies receive the plan as JSON text (0.3.0), Rust
+    // ones as records (0.2.0); the C SDK's bindings are generated from 0.1.0.
+    let contract = match lang {
+        "c" => "0.1.0",
+        "rust" => "0.2.0",
+        _ => "0.3.0",
+    };
     let inspected = run(provkey().arg("inspect").arg(&output));
     assert!(
         inspected
@@ -198,22 +202,30 @@ def export(policy):
 /// one) is built against 0.1.0, whose plans carry every value, and still runs.
 #[test]
 fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
+    vendored_python_sdk_builds_against(PYTHON_SDK_0_1, "0.1.0");
+}
+
+/// Builds a project that keeps `sdk` as its `provkey_policy.py`, checks the build's
+/// warning and the component's contract, and runs it on `BUCKETS`.
+fn vendored_python_sdk_builds_against(sdk: &str, version: &str) {
     let (_dir, output, built) = build_project(&[
-        ("provkey_policy.py", PYTHON_SDK_0_1),
+        ("provkey_policy.py", sdk),
         (
             "app.py",
             "from provkey_policy import export\n\nclass P:\n    ID = \"vendored\"\n\nPolicyApi = export(P())\n",
         ),
     ]);
     assert!(
-        built
-            .stderr
-            .contains("vendors a Python SDK older than provkey:plan@0.2.0"),
+        built.stderr.contains(&format!(
+            "vendors a Python SDK older than provkey:plan@0.3.0: building against {version}"
+        )),
         "{built:?}"
     );
     let inspected = run(provkey().arg("inspect").arg(&output));
     assert!(
-        inspected.stdout.contains("wit version:  0.1.0"),
+        inspected
+            .stdout
+            .contains(&format!("wit version:  {version}")),
         "{inspected:?}"
     );
     let (report, checked) = check_failing(BUCKETS, &output);
@@ -224,6 +236,41 @@ fn a_python_project_with_a_vendored_0_1_sdk_builds_against_0_1() {
         .map(|f| f["address"].as_str().unwrap())
         .collect();
     assert_eq!(addresses, ["aws_s3_bucket.public"], "{checked:?}");
+}
+
+/// A Python SDK written for provkey:plan@0.2.0, as a project made before 0.3.0
+/// keeps: the plan arrives as records, values are read one at a time (`plan_view`).
+const PYTHON_SDK_0_2: &str = r#"
+import json
+
+def export(policy):
+    class PolicyApi:
+        def metadata(self):
+            from wit_world.imports import types as t
+            return t.PolicyMetadata(policy.ID, "0.1.0", "vendored 0.2.0 SDK",
+                [t.RuleInfo("public", "buckets are private", t.Severity.HIGH,
+                            t.Enforcement.HARD_MANDATORY)], None)
+
+        def evaluate(self, plan, config):
+            from wit_world.imports import types as t
+            from wit_world.imports import plan_view
+            found = []
+            for index, c in enumerate(plan.changes):
+                acl = plan_view.value(index, plan_view.Side.AFTER, "/acl") if c.has_after else None
+                if acl is not None and json.loads(acl) == "public-read":
+                    found.append(t.Finding("public", t.Severity.HIGH,
+                                           t.Enforcement.HARD_MANDATORY,
+                                           "`%s` is public" % c.address, c.address, "/acl",
+                                           None))
+            return found
+    return PolicyApi
+"#;
+
+/// A project that vendors a Python SDK from 0.2.0 is built against 0.2.0, whose
+/// plans arrive as records, and still runs.
+#[test]
+fn a_python_project_with_a_vendored_0_2_sdk_builds_against_0_2() {
+    vendored_python_sdk_builds_against(PYTHON_SDK_0_2, "0.2.0");
 }
 
 /// A plan whose values exercise every way the Python and JavaScript SDKs read them:
@@ -239,7 +286,13 @@ const PROBE_PLAN: &str = r#"{
                 "after_unknown": {}}},
     {"address": "aws_s3_bucket.c", "mode": "managed", "type": "aws_s3_bucket", "name": "c",
      "change": {"actions": ["create"], "before": null, "after": {"acl": "private"},
-                "after_unknown": {}}}
+                "after_unknown": {}}},
+    {"address": "module.app.aws_instance.web", "module_address": "module.app",
+     "previous_address": "aws_instance.web", "mode": "managed", "type": "aws_instance",
+     "name": "web", "action_reason": "replace_because_cannot_update",
+     "change": {"actions": ["create", "delete"], "before": {"ami": "a"},
+                "after": {"ami": "b"}, "after_unknown": {"id": true},
+                "replace_paths": [["ami"]]}}
   ]
 }"#;
 
@@ -265,6 +318,9 @@ class Probe(Policy):
                 "after_slash_key": c.after_at("/a~1b").value,
                 "after_has_missing": c.after_has_key("missing"),
                 "after_missing_absent": c.after_at("/missing").is_absent,
+                "action": c.action, "mode": c.mode, "module_path": c.module_path,
+                "previous_address": c.previous_address, "replacement": c.replacement,
+                "after_unknown": c.after_unknown,
                 "after": c.after,
                 "before": c.before,
             }
@@ -291,6 +347,9 @@ export const probe = {
       after_slash_key: c.afterAt("/a~1b").value ?? null,
       after_has_missing: c.afterHasKey("missing"),
       after_missing_absent: c.afterAt("/missing").isAbsent,
+      action: c.action, mode: c.mode, module_path: c.modulePath,
+      previous_address: c.previousAddress, replacement: c.replacement,
+      after_unknown: c.afterUnknown,
       after: c.after,
       before: c.before,
     }) }));
@@ -300,7 +359,7 @@ export const probe = {
 export const policyApi = exportPolicy(probe);
 "#;
 
-/// Built as components (provkey:plan@0.2.0), the Python and JavaScript SDKs read the
+/// Built as components (provkey:plan@0.3.0), the Python and JavaScript SDKs read the
 /// values of a plan from the host exactly as the plan has them.
 #[test]
 fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
@@ -309,6 +368,8 @@ fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
             "after_tags_env": "prod", "before_tags_env": "dev",
             "after_has_n": true, "after_n_absent": true, "after_slash_key": 1,
             "after_has_missing": false, "after_missing_absent": true,
+            "action": "update", "mode": "managed", "module_path": "",
+            "previous_address": null, "replacement": null, "after_unknown": [],
             "after": {"tags": {"env": "prod"}, "n": null, "a/b": 1},
             "before": {"tags": {"env": "dev"}, "n": null, "a/b": 0},
         }),
@@ -316,7 +377,20 @@ fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
             "after_tags_env": null, "before_tags_env": null,
             "after_has_n": false, "after_n_absent": true, "after_slash_key": null,
             "after_has_missing": false, "after_missing_absent": true,
+            "action": "create", "mode": "managed", "module_path": "",
+            "previous_address": null, "replacement": null, "after_unknown": [],
             "after": {"acl": "private"}, "before": null,
+        }),
+        serde_json::json!({
+            "after_tags_env": null, "before_tags_env": null,
+            "after_has_n": false, "after_n_absent": true, "after_slash_key": null,
+            "after_has_missing": false, "after_missing_absent": true,
+            "action": "replace", "mode": "managed", "module_path": "module.app",
+            "previous_address": "aws_instance.web",
+            "replacement": {"order": "create-before-destroy",
+                            "reason": "replace_because_cannot_update", "paths": ["/ami"]},
+            "after_unknown": ["/id"],
+            "after": {"ami": "b"}, "before": {"ami": "a"},
         }),
     ];
     for (file, source) in [("app.py", PYTHON_PROBE), ("policy.js", JS_PROBE)] {

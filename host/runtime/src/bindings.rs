@@ -22,6 +22,20 @@ pub mod policy_0_2 {
     });
 }
 
+/// Bindings for `world policy` of `provkey:plan@0.3.0`, the contract of interpreted
+/// languages: the plan summary crosses as one JSON text and `plan-view` answers
+/// one member of every change per call (both in `plan_view.rs`). Its `types` are
+/// 0.1.0's, unchanged.
+pub mod policy_0_3 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/plan@0.3.0",
+        world: "policy",
+        with: {
+            "provkey:plan/types": super::policy::provkey::plan::types,
+        },
+    });
+}
+
 /// Bindings for `world planner` of `provkey:plan@0.1.0`, sharing the policy world's types.
 pub mod planner {
     wasmtime::component::bindgen!({

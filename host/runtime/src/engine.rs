@@ -68,6 +68,12 @@ impl Runtime {
             wasmtime::component::HasSelf<GuestState>,
         >(&mut linker, |state| state)
         .map_err(RuntimeError::Engine)?;
+        // ... and a `provkey:plan@0.3.0` one.
+        crate::bindings::policy_0_3::provkey::plan::plan_view::add_to_linker::<
+            GuestState,
+            wasmtime::component::HasSelf<GuestState>,
+        >(&mut linker, |state| state)
+        .map_err(RuntimeError::Engine)?;
         start_epoch_ticker(&engine)?;
         let cache = CompileCache::new(&engine, options.cache_dir);
         Ok(Arc::new(Runtime {

@@ -1,15 +1,20 @@
-//! `provkey:plan/plan-view@0.2.0`: the plan a 0.2.0 policy evaluates, as the host
-//! shows it. The policy receives every change without its attribute values and
-//! asks for the values it reads; the host answers from the one parsed plan that
-//! every policy of the check shares, so a member that several policies read is
-//! found once.
+//! `provkey:plan/plan-view` of 0.2.0 and 0.3.0: the plan a policy evaluates, as
+//! the host shows it. The policy receives every change without its attribute
+//! values and asks for the values it reads; the host answers from the one parsed
+//! plan that every policy of the check shares, so a member that several policies
+//! read is found once. A 0.3.0 policy receives the changes as one JSON text and
+//! asks for one member of every change per call.
 
+use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
 
-use provkey_plan::{JsonText, Plan};
+use provkey_plan::{Action, JsonText, Plan, ResourceMode};
+use serde::Serialize;
 
 use crate::bindings::policy::provkey::plan::types as wit;
 use crate::bindings::policy_0_2::provkey::plan::plan_view as view;
+use crate::bindings::policy_0_3::provkey::plan::plan_view as view_0_3;
 use crate::bindings::{action_to_wit, mode_to_wit};
 use crate::guest::GuestState;
 
@@ -20,6 +25,7 @@ pub struct GuestPlan {
     plan: Arc<Plan>,
     full: OnceLock<wit::Plan>,
     summary: OnceLock<view::PlanSummary>,
+    summary_json: OnceLock<String>,
 }
 
 impl GuestPlan {
@@ -28,6 +34,7 @@ impl GuestPlan {
             plan,
             full: OnceLock::new(),
             summary: OnceLock::new(),
+            summary_json: OnceLock::new(),
         }
     }
 
@@ -45,6 +52,93 @@ impl GuestPlan {
     pub fn summary(&self) -> &view::PlanSummary {
         self.summary.get_or_init(|| summary_to_wit(&self.plan))
     }
+
+    /// The plan without attribute values as JSON text, for `provkey:plan@0.3.0`
+    /// policies (the format is in the WIT, at `policy-api.evaluate`).
+    pub fn summary_json(&self) -> &str {
+        self.summary_json
+            .get_or_init(|| summary_to_json(&self.plan))
+    }
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    source: &'a str,
+    format_version: &'a str,
+    changes: Vec<JsonChange<'a>>,
+}
+
+/// Empty and null fields are left out: guests parse less (in CPython, four empty
+/// lists per change cost as much as the rest of the change).
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    address: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    module_path: &'a str,
+    mode: ResourceMode,
+    #[serde(rename = "type")]
+    resource_type: &'a str,
+    name: &'a str,
+    provider: &'a str,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replacement: Option<JsonReplacement<'a>>,
+    has_before: bool,
+    has_after: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    after_unknown: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    before_sensitive: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    after_sensitive: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    depends_on: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JsonReplacement<'a> {
+    order: provkey_plan::ReplaceOrder,
+    reason: Option<&'a str>,
+    paths: &'a [String],
+}
+
+fn summary_to_json(plan: &Plan) -> String {
+    let summary = JsonSummary {
+        source: plan.source.as_str(),
+        format_version: &plan.source_version,
+        changes: plan
+            .changes
+            .iter()
+            .map(|change| JsonChange {
+                address: &change.address,
+                previous_address: change.previous_address.as_deref(),
+                module_path: &change.module_path,
+                mode: change.mode,
+                resource_type: &change.resource_type,
+                name: &change.name,
+                provider: &change.provider,
+                action: change.action.name(),
+                replacement: match &change.action {
+                    Action::Replace(replacement) => Some(JsonReplacement {
+                        order: replacement.order,
+                        reason: replacement.reason.as_deref(),
+                        paths: &replacement.paths,
+                    }),
+                    _ => None,
+                },
+                has_before: change.before.is_some(),
+                has_after: change.after.is_some(),
+                after_unknown: &change.after_unknown,
+                before_sensitive: &change.before_sensitive,
+                after_sensitive: &change.after_sensitive,
+                depends_on: &change.depends_on,
+            })
+            .collect(),
+    };
+    // Strings, bools and lists of strings: serializing them cannot fail.
+    serde_json::to_string(&summary).unwrap_or_default()
 }
 
 fn summary_to_wit(plan: &Plan) -> view::PlanSummary {
@@ -81,10 +175,33 @@ impl GuestState {
             .as_ref()?
             .changes
             .get(usize::try_from(change).ok()?)?;
-        match side {
-            view::Side::Before => change.before.as_ref(),
-            view::Side::After => change.after.as_ref(),
-        }
+        side_value(change, side)
+    }
+}
+
+fn side_value(change: &provkey_plan::ResourceChange, side: view::Side) -> Option<&JsonText> {
+    match side {
+        view::Side::Before => change.before.as_ref(),
+        view::Side::After => change.after.as_ref(),
+    }
+}
+
+/// The JSON text at `pointer` of `value`: a top-level member as written (nothing
+/// is parsed for it), anything deeper through the parsed value.
+fn text_at(value: &JsonText, pointer: &str) -> Option<String> {
+    if pointer.is_empty() {
+        return Some(value.as_str().to_string());
+    }
+    if let Some(text) = value.member_text(pointer) {
+        return Some(text.to_string());
+    }
+    value.pointer(pointer).map(ToString::to_string)
+}
+
+fn side_0_2(side: view_0_3::Side) -> view::Side {
+    match side {
+        view_0_3::Side::Before => view::Side::Before,
+        view_0_3::Side::After => view::Side::After,
     }
 }
 
@@ -92,14 +209,131 @@ impl GuestState {
 /// memory limit; how often it may ask, by its deadline.
 impl view::Host for GuestState {
     fn value(&mut self, change: u32, side: view::Side, pointer: String) -> Option<String> {
-        let value = self.plan_value(change, side)?;
-        if pointer.is_empty() {
-            return Some(value.as_str().to_string());
+        text_at(self.plan_value(change, side)?, &pointer)
+    }
+}
+
+impl view_0_3::Host for GuestState {
+    fn value(&mut self, change: u32, side: view_0_3::Side, pointer: String) -> Option<String> {
+        text_at(self.plan_value(change, side_0_2(side))?, &pointer)
+    }
+
+    /// `{"index": value, ...}` over every change that has a value at `pointer`.
+    fn values(&mut self, side: view_0_3::Side, pointer: String) -> String {
+        let Some(plan) = self.plan.as_ref() else {
+            return "{}".to_string();
+        };
+        let side = side_0_2(side);
+        let mut out = String::from("{");
+        for (index, change) in plan.changes.iter().enumerate() {
+            let Some(value) = side_value(change, side) else {
+                continue;
+            };
+            let text = if pointer.is_empty() {
+                Some(Cow::Borrowed(value.as_str()))
+            } else if let Some(text) = value.member_text(&pointer) {
+                Some(Cow::Borrowed(text))
+            } else {
+                value.pointer(&pointer).map(|v| Cow::Owned(v.to_string()))
+            };
+            if let Some(text) = text {
+                let comma = if out.len() > 1 { "," } else { "" };
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{comma}\"{index}\":{text}");
+            }
         }
-        // A top-level member is sent as written: nothing is parsed for it.
-        if let Some(text) = value.member_text(&pointer) {
-            return Some(text.to_string());
-        }
-        value.pointer(&pointer).map(ToString::to_string)
+        out.push('}');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    const PLAN: &str = r#"{
+      "format_version": "1.2",
+      "resource_changes": [
+        {"address": "aws_s3_bucket.a", "mode": "managed", "type": "aws_s3_bucket", "name": "a",
+         "provider_name": "registry.terraform.io/hashicorp/aws",
+         "change": {"actions": ["update"], "before": {"tags": {"env": "dev"}},
+                    "after": {"tags": {"env": "prod"}, "n": null, "a/b": [1, 2]},
+                    "after_unknown": {}}},
+        {"address": "aws_s3_bucket.b", "mode": "managed", "type": "aws_s3_bucket", "name": "b",
+         "provider_name": "registry.terraform.io/hashicorp/aws",
+         "change": {"actions": ["create"], "before": null, "after": {"acl": "private"},
+                    "after_unknown": {"id": true}}},
+        {"address": "module.m.aws_instance.w", "module_address": "module.m",
+         "previous_address": "aws_instance.w", "mode": "managed", "type": "aws_instance",
+         "name": "w", "provider_name": "registry.terraform.io/hashicorp/aws",
+         "action_reason": "replace_because_cannot_update",
+         "change": {"actions": ["create", "delete"], "before": {"ami": "x"},
+                    "after": {"ami": "y", "tags": {}}, "after_unknown": {},
+                    "replace_paths": [["ami"]]}}
+      ]
+    }"#;
+
+    fn state() -> GuestState {
+        let mut state = GuestState::new(1 << 20);
+        state.plan = Some(Arc::new(Plan::from_json(PLAN).unwrap()));
+        state
+    }
+
+    fn values(side: view_0_3::Side, pointer: &str) -> serde_json::Value {
+        let text = view_0_3::Host::values(&mut state(), side, pointer.to_string());
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn values_answers_every_change_that_has_the_member_by_its_index() {
+        use serde_json::json;
+        use view_0_3::Side::{After, Before};
+        assert_eq!(
+            values(After, "/tags"),
+            json!({"0": {"env": "prod"}, "2": {}})
+        );
+        assert_eq!(values(Before, "/tags"), json!({"0": {"env": "dev"}}));
+        // A member whose value is null is there; an escaped key is unescaped.
+        assert_eq!(values(After, "/n"), json!({"0": null}));
+        assert_eq!(values(After, "/a~1b/1"), json!({"0": 2}));
+        assert_eq!(values(After, "/missing"), json!({}));
+        assert_eq!(
+            values(Before, ""),
+            json!({"0": {"tags": {"env": "dev"}}, "2": {"ami": "x"}})
+        );
+    }
+
+    #[test]
+    fn the_json_summary_has_every_change_and_leaves_out_empty_fields() {
+        let plan = GuestPlan::new(Arc::new(Plan::from_json(PLAN).unwrap()));
+        let summary: serde_json::Value = serde_json::from_str(plan.summary_json()).unwrap();
+        assert_eq!(summary["source"], "terraform");
+        assert_eq!(summary["format_version"], "1.2");
+        let changes = summary["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 3);
+        assert_eq!(
+            changes[0],
+            serde_json::json!({
+                "address": "aws_s3_bucket.a", "mode": "managed", "type": "aws_s3_bucket",
+                "name": "a", "provider": "registry.terraform.io/hashicorp/aws",
+                "action": "update", "has_before": true, "has_after": true,
+            })
+        );
+        assert_eq!(changes[1]["after_unknown"], serde_json::json!(["/id"]));
+        assert_eq!(changes[1]["has_before"], false);
+        assert_eq!(
+            changes[2],
+            serde_json::json!({
+                "address": "module.m.aws_instance.w", "previous_address": "aws_instance.w",
+                "module_path": "module.m", "mode": "managed", "type": "aws_instance",
+                "name": "w", "provider": "registry.terraform.io/hashicorp/aws",
+                "action": "replace",
+                "replacement": {"order": "create-before-destroy",
+                                "reason": "replace_because_cannot_update", "paths": ["/ami"]},
+                "has_before": true, "has_after": true,
+            })
+        );
     }
 }

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use provkey_plan::{Finding, Plan, PolicyMetadata};
 use wasmtime::Store;
 
-use crate::bindings::{self, policy::PolicyPre, policy_0_2::PolicyPre as PolicyPre0_2};
+use crate::bindings::{
+    self, policy::PolicyPre, policy_0_2::PolicyPre as PolicyPre0_2,
+    policy_0_3::PolicyPre as PolicyPre0_3,
+};
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
 use crate::error::{GuestFailure, RuntimeError};
@@ -33,10 +36,11 @@ pub struct LoadedPolicy {
     pre: Contract,
 }
 
-/// An instance of either contract.
+/// An instance of one of the contracts.
 enum Instance {
     V0_1(bindings::policy::Policy),
     V0_2(bindings::policy_0_2::Policy),
+    V0_3(bindings::policy_0_3::Policy),
 }
 
 /// The contract a policy component implements, and its prepared instance.
@@ -45,6 +49,9 @@ enum Contract {
     V0_1(PolicyPre<GuestState>),
     /// `provkey:plan/policy@0.2.0`: the policy reads attribute values through `plan-view`.
     V0_2(PolicyPre0_2<GuestState>),
+    /// `provkey:plan/policy@0.3.0`: the plan summary crosses as JSON text, values
+    /// are read one member of every change at a time.
+    V0_3(PolicyPre0_3<GuestState>),
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -100,16 +107,22 @@ impl Runtime {
         let (digest, cache, pre) = self.prepare(
             name,
             bytes,
-            "the `policy` world of provkey:plan@0.2.0 or @0.1.0",
-            |instance_pre| match PolicyPre0_2::new(instance_pre.clone()) {
-                Ok(pre) => Ok(Contract::V0_2(pre)),
-                Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
+            "the `policy` world of provkey:plan@0.3.0, @0.2.0 or @0.1.0",
+            |instance_pre| {
+                if let Ok(pre) = PolicyPre0_3::new(instance_pre.clone()) {
+                    return Ok(Contract::V0_3(pre));
+                }
+                match PolicyPre0_2::new(instance_pre.clone()) {
+                    Ok(pre) => Ok(Contract::V0_2(pre)),
+                    Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
+                }
             },
         )?;
         let metadata = self
             .call_policy(&pre, None, |store, instance| match instance {
                 Instance::V0_1(policy) => policy.provkey_plan_policy_api().call_metadata(store),
                 Instance::V0_2(policy) => policy.provkey_plan_policy_api().call_metadata(store),
+                Instance::V0_3(policy) => policy.provkey_plan_policy_api().call_metadata(store),
             })
             .map(bindings::metadata_from_wit)
             .map_err(|failure| RuntimeError::Metadata {
@@ -141,21 +154,30 @@ impl Runtime {
         let started = Instant::now();
         let result = self
             .call_policy(&policy.pre, Some(plan), |store, instance| match instance {
-                Instance::V0_1(policy) => {
-                    policy
-                        .provkey_plan_policy_api()
-                        .call_evaluate(store, plan.full(), config)
-                }
-                Instance::V0_2(policy) => {
-                    policy
-                        .provkey_plan_policy_api()
-                        .call_evaluate(store, plan.summary(), config)
-                }
+                Instance::V0_1(policy) => policy
+                    .provkey_plan_policy_api()
+                    .call_evaluate(store, plan.full(), config)
+                    .map(|returned| returned.map(Returned::Records)),
+                Instance::V0_2(policy) => policy
+                    .provkey_plan_policy_api()
+                    .call_evaluate(store, plan.summary(), config)
+                    .map(|returned| returned.map(Returned::Records)),
+                Instance::V0_3(policy) => policy
+                    .provkey_plan_policy_api()
+                    .call_evaluate(store, plan.summary_json(), config)
+                    .map(|returned| returned.map(Returned::Json)),
             })
             .and_then(|returned| match returned {
-                Ok(findings) => {
-                    check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
-                }
+                Ok(Returned::Records(findings)) => check_findings(
+                    findings.into_iter().map(bindings::finding_from_wit),
+                    &policy.metadata,
+                    index,
+                    self.limits.output_bytes,
+                ),
+                Ok(Returned::Json(text)) => findings_from_json(&text, self.limits.output_bytes)
+                    .and_then(|findings| {
+                        check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
+                    }),
                 Err(err) => {
                     let (kind, message) = bindings::guest_error_text(&err);
                     Err(GuestFailure::GuestError {
@@ -183,6 +205,7 @@ impl Runtime {
         let instance = match pre {
             Contract::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
             Contract::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
+            Contract::V0_3(pre) => pre.instantiate(&mut store).map(Instance::V0_3),
         };
         let instance = match instance {
             Ok(instance) => instance,
@@ -275,16 +298,63 @@ pub(crate) fn is_identifier(id: &str) -> bool {
 }
 
 /// A policy's output is checked like any other untrusted input.
+/// What `evaluate` returned: findings as records (0.1.0, 0.2.0) or as JSON text (0.3.0).
+enum Returned {
+    Records(Vec<bindings::WitFinding>),
+    Json(String),
+}
+
+/// One finding of a 0.3.0 policy's JSON array (see `wit/plan@0.3.0`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a finding object")]
+struct JsonFinding {
+    rule: String,
+    severity: provkey_plan::Severity,
+    enforcement: provkey_plan::Enforcement,
+    message: String,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    attribute: Option<String>,
+    #[serde(default)]
+    remediation: Option<String>,
+}
+
+/// The findings of a 0.3.0 policy, from its JSON text; the text counts against the
+/// output limit before anything is parsed.
+fn findings_from_json(text: &str, output_limit: usize) -> Result<Vec<Finding>, GuestFailure> {
+    if text.len() > output_limit {
+        return Err(GuestFailure::OutputTooLarge {
+            limit_bytes: output_limit,
+        });
+    }
+    let findings: Vec<JsonFinding> =
+        serde_json::from_str(text).map_err(|err| GuestFailure::BadOutput {
+            reason: format!("the findings are not a JSON array of findings: {err}"),
+        })?;
+    Ok(findings
+        .into_iter()
+        .map(|f| Finding {
+            rule: f.rule,
+            severity: f.severity,
+            enforcement: f.enforcement,
+            message: f.message,
+            address: f.address,
+            attribute: f.attribute,
+            remediation: f.remediation,
+        })
+        .collect())
+}
+
 fn check_findings(
-    findings: Vec<bindings::WitFinding>,
+    findings: impl IntoIterator<Item = Finding>,
     metadata: &PolicyMetadata,
     index: &PlanIndex<'_>,
     output_limit: usize,
 ) -> Result<Vec<Finding>, GuestFailure> {
     let mut total = 0usize;
-    let mut out = Vec::with_capacity(findings.len());
+    let mut out = Vec::new();
     for finding in findings {
-        let finding = bindings::finding_from_wit(finding);
         total = total.saturating_add(
             finding.message.len()
                 + finding.rule.len()
@@ -365,4 +435,69 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> 
         });
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn json_findings_are_read_with_their_optional_fields() {
+        let findings = findings_from_json(
+            r#"[{"rule": "r", "severity": "high", "enforcement": "soft-mandatory",
+                 "message": "m", "address": "a.b", "attribute": null},
+                {"rule": "s", "severity": "info", "enforcement": "advisory", "message": ""}]"#,
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[0].severity, provkey_plan::Severity::High);
+        assert_eq!(findings[0].address.as_deref(), Some("a.b"));
+        assert_eq!(findings[0].attribute, None);
+        assert_eq!(findings[1].enforcement, provkey_plan::Enforcement::Advisory);
+        assert_eq!(findings[1].remediation, None);
+    }
+
+    #[test]
+    fn json_findings_that_are_not_findings_are_bad_output() {
+        for (text, expected) in [
+            ("{}", "invalid type: map, expected a sequence"),
+            (
+                "[1]",
+                "invalid type: integer `1`, expected a finding object",
+            ),
+            ("[{", "EOF while parsing an object"),
+            (
+                r#"[{"rule": "r", "severity": "urgent", "enforcement": "advisory", "message": ""}]"#,
+                "unknown variant `urgent`",
+            ),
+            (
+                r#"[{"rule": "r", "severity": "low", "enforcement": "advisory", "message": "", "x": 1}]"#,
+                "unknown field `x`",
+            ),
+            (
+                r#"[{"rule": "r", "severity": "low", "enforcement": "advisory"}]"#,
+                "missing field `message`",
+            ),
+        ] {
+            match findings_from_json(text, 1 << 20) {
+                Err(GuestFailure::BadOutput { reason }) => {
+                    assert!(reason.contains(expected), "{text}: {reason}");
+                    assert!(reason.starts_with("the findings are not a JSON array"));
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn json_findings_past_the_output_limit_are_refused_before_parsing() {
+        let text = format!("[{}]", " ".repeat(100));
+        assert!(matches!(
+            findings_from_json(&text, 64),
+            Err(GuestFailure::OutputTooLarge { limit_bytes: 64 })
+        ));
+    }
 }

@@ -18,8 +18,21 @@ use crate::exit::{CliError, CliResult, Exit};
 
 mod c;
 
-/// The contract Python and JavaScript policies are built against: values are read
-/// on demand through `plan-view`, so a policy parses only what it reads.
+/// The contract Python and JavaScript policies are built against: the plan crosses
+/// as one JSON text (their runtimes parse it natively, where lifting records goes
+/// through interpreted glue) and values are read one member of every change per call.
+pub const WIT_0_3: [(&str, &str); 2] = [
+    (
+        "types.wit",
+        include_str!("../../../../wit/plan@0.3.0/types.wit"),
+    ),
+    (
+        "worlds.wit",
+        include_str!("../../../../wit/plan@0.3.0/worlds.wit"),
+    ),
+];
+/// The contract Rust policies are built against: values are read on demand through
+/// `plan-view`, so a policy parses only what it reads.
 pub const WIT_0_2: [(&str, &str); 2] = [
     (
         "types.wit",
@@ -132,15 +145,20 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
     let wit = scratch.path().join("wit");
     let wit_files = match lang {
         Lang::C => WIT_0_1,
-        Lang::Python if vendors_python_sdk_0_1(dir) => {
-            tracing::warn!(
-                "`{}` vendors a Python SDK older than provkey:plan@0.2.0: building against 0.1.0 \
-                 (delete the project's `provkey_policy.py` to use the embedded SDK)",
-                dir.display()
-            );
-            WIT_0_1
-        }
-        Lang::Rust | Lang::Python | Lang::Js => WIT_0_2,
+        Lang::Rust => WIT_0_2,
+        Lang::Js => WIT_0_3,
+        Lang::Python => match vendored_python_sdk(dir) {
+            VendoredSdk::None | VendoredSdk::Current => WIT_0_3,
+            VendoredSdk::Before0_3 { reads_values } => {
+                let version = if reads_values { "0.2.0" } else { "0.1.0" };
+                tracing::warn!(
+                    "`{}` vendors a Python SDK older than provkey:plan@0.3.0: building against \
+                     {version} (delete the project's `provkey_policy.py` to use the embedded SDK)",
+                    dir.display()
+                );
+                if reads_values { WIT_0_2 } else { WIT_0_1 }
+            }
+        },
     };
     std::fs::create_dir_all(&wit)
         .and_then(|()| {
@@ -251,11 +269,25 @@ fn package_name(manifest: &Path) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("`{}` has no package name", manifest.display()))
 }
 
-/// Whether the project keeps its own `provkey_policy.py` from before 0.2.0 (it wins
-/// over the embedded SDK, and reads the whole values of a 0.1.0 plan).
-fn vendors_python_sdk_0_1(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("provkey_policy.py"))
-        .is_ok_and(|sdk| !sdk.contains("plan_view"))
+/// A `provkey_policy.py` the project keeps (it wins over the embedded SDK).
+enum VendoredSdk {
+    None,
+    /// Written for provkey:plan@0.3.0 (it names the contract).
+    Current,
+    /// Written for 0.2.0 (it reads values through `plan_view`) or for 0.1.0.
+    Before0_3 {
+        reads_values: bool,
+    },
+}
+
+fn vendored_python_sdk(dir: &Path) -> VendoredSdk {
+    match std::fs::read_to_string(dir.join("provkey_policy.py")) {
+        Err(_) => VendoredSdk::None,
+        Ok(sdk) if sdk.contains("provkey:plan@0.3.0") => VendoredSdk::Current,
+        Ok(sdk) => VendoredSdk::Before0_3 {
+            reads_values: sdk.contains("plan_view"),
+        },
+    }
 }
 
 fn build_python(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult<()> {
@@ -314,9 +346,11 @@ fn build_js(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult
 /// The SDK's text followed by the policy's, without the policy's import of the SDK
 /// (an `import` statement, on one line or several, from `./provkey.js`).
 pub fn bundle_js(policy: &str) -> String {
-    // The SDK reads values through this import (see `fromWit` in provkey.js).
-    let mut out =
-        String::from("import { value as planViewValue } from \"provkey:plan/plan-view@0.2.0\";\n");
+    // The SDK reads values through these imports (see `fromWit` in provkey.js).
+    let mut out = String::from(
+        "import { value as planViewValue, values as planViewValues } \
+         from \"provkey:plan/plan-view@0.3.0\";\n",
+    );
     out.push_str(JS_SDK);
     out.push('\n');
     let mut statement: Vec<&str> = Vec::new();
