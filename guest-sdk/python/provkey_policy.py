@@ -140,8 +140,6 @@ ABSENT = Attr("absent")
 _ABSENT_MEMBER = object()
 
 
-_LIST_FIELDS = frozenset(("after_unknown", "before_sensitive", "after_sensitive", "depends_on"))
-
 # A value that is in the host and not yet read (see `Change.__init__`'s `_fetch`).
 _IN_HOST = object()
 
@@ -170,20 +168,6 @@ class _HostValues:
 
 class Change:
     """One planned change to one resource."""
-
-    # Defaults for what a plan summary leaves out (see `_from_wit`).
-    module_path = ""
-    previous_address = None
-    replacement = None
-    _unknown = None
-    _sensitive = None
-
-    def __getattr__(self, name):
-        # Lists a plan summary leaves out when empty: each change gets its own.
-        if name in _LIST_FIELDS:
-            value = self.__dict__[name] = []
-            return value
-        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
 
     def __init__(self, address, type, action, name="", mode="managed", provider="",
                  module_path="", previous_address=None, replacement=None, before=None,
@@ -466,17 +450,26 @@ def _from_wit(plan_json):
     host = _HostValues(plan_view)
     new = Change.__new__
     changes = []
-    # The parsed change becomes the Change's attributes as it is: building another
-    # dict per change (or running `__init__`) cost as much as parsing the summary.
-    # Fields the summary leaves out come from the class (`Change.__getattr__`).
+    # Each change's attributes are set in one dict: `Change.__init__` would copy
+    # the lists and assign them one by one, a cost paid for every change of the plan.
     for index, c in enumerate(data["changes"]):
-        c["_before"] = _IN_HOST if c.pop("has_before") else None
-        c["_after"] = _IN_HOST if c.pop("has_after") else None
-        c["_host"] = host
-        c["_index"] = index
-        c["_index_key"] = str(index)
         change = new(Change)
-        change.__dict__ = c
+        change.__dict__ = {
+            "address": c["address"], "type": c["type"], "action": c["action"],
+            "name": c["name"], "mode": c["mode"], "provider": c["provider"],
+            "module_path": c.get("module_path", ""),
+            "previous_address": c.get("previous_address"),
+            "replacement": c.get("replacement"),
+            "_before": _IN_HOST if c["has_before"] else None,
+            "_after": _IN_HOST if c["has_after"] else None,
+            "_host": host, "_index": index, "_index_key": str(index),
+            # Left out when empty (see the WIT); each change gets lists of its own.
+            "after_unknown": c.get("after_unknown") or [],
+            "before_sensitive": c.get("before_sensitive") or [],
+            "after_sensitive": c.get("after_sensitive") or [],
+            "depends_on": c.get("depends_on") or [],
+            "_unknown": None, "_sensitive": None,
+        }
         changes.append(change)
     return Plan(changes, data["source"], data["format_version"])
 
