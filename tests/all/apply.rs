@@ -47,7 +47,7 @@ fn fx() -> &'static Fx {
     FX.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("provkey-apply")
-            .tempdir()
+            .tempdir_in(crate::support::run_tmp())
             .unwrap()
             .keep();
         let data = dir.join("data");

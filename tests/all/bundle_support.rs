@@ -95,7 +95,7 @@ pub fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("provkey-world")
-            .tempdir()
+            .tempdir_in(crate::support::run_tmp())
             .unwrap()
             .keep();
         let data = dir.join("data");

@@ -16,7 +16,7 @@ use crate::support::{self, provkey, run};
 /// Builds a port once per test run; panics with provkey's message when it cannot.
 fn build(lang: &str) -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let out = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let out = DIR.get_or_init(|| tempfile::tempdir_in(support::run_tmp()).unwrap());
     let output = out.path().join(format!("required-tags-{lang}.wasm"));
     if output.exists() {
         return output;

@@ -30,7 +30,7 @@ fn keys() -> &'static Keys {
     KEYS.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("provkey-policy-sets")
-            .tempdir()
+            .tempdir_in(crate::support::run_tmp())
             .unwrap()
             .keep();
         let root = keygen(&dir, "root");

@@ -33,7 +33,7 @@ fn cycle() -> &'static Cycle {
     CYCLE.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("provkey-rollback")
-            .tempdir()
+            .tempdir_in(crate::support::run_tmp())
             .unwrap()
             .keep();
         let key = keygen(&dir, "plan-signer");

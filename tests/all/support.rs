@@ -29,10 +29,17 @@ pub fn provkey_exec() -> Command {
     cmd
 }
 
+/// Where fixtures that live as long as the test run go (held in statics, which are
+/// never dropped, or kept on purpose): cargo's `target/tmp`, which `cargo clean`
+/// empties, instead of the system's `/tmp`, where every run left hundreds of MB.
+pub fn run_tmp() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
 /// One compilation cache for the whole test run, so each component compiles once.
 fn shared_cache() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+    DIR.get_or_init(|| tempfile::tempdir_in(run_tmp()).expect("temp dir"))
         .path()
 }
 
