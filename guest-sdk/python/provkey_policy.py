@@ -235,7 +235,7 @@ class Change:
         if not path.startswith("/"):
             return ABSENT
         segments = path.split("/")
-        member = self._host.member(self._index_key, side, segments[1])
+        member = self._member(side, segments[1])
         if member is _ABSENT_MEMBER:
             return ABSENT
         found, value = _walk(member, segments, 2)

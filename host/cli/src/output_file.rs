@@ -58,6 +58,18 @@ impl Staged<'_> {
     }
 }
 
+/// Puts `from` (a finished file beside `to`, holding `bytes`) in place of `to`: a
+/// rename, or for a device or FIFO a write of `bytes` in place; `from` is removed
+/// either way.
+pub fn move_into_place(from: &Path, to: &Path, bytes: &[u8]) -> io::Result<()> {
+    if !is_special(to) {
+        return std::fs::rename(from, to);
+    }
+    let written = Staged::InPlace { path: to, bytes }.commit();
+    let _ = std::fs::remove_file(from);
+    written
+}
+
 /// [`stage`] then [`Staged::commit`].
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     stage(path, bytes)?.commit()

@@ -188,14 +188,14 @@ fn side_value(change: &provkey_plan::ResourceChange, side: view::Side) -> Option
 
 /// The JSON text at `pointer` of `value`: a top-level member as written (nothing
 /// is parsed for it), anything deeper through the parsed value.
-fn text_at(value: &JsonText, pointer: &str) -> Option<String> {
+fn text_at<'a>(value: &'a JsonText, pointer: &str) -> Option<Cow<'a, str>> {
     if pointer.is_empty() {
-        return Some(value.as_str().to_string());
+        return Some(Cow::Borrowed(value.as_str()));
     }
     if let Some(text) = value.member_text(pointer) {
-        return Some(text.to_string());
+        return Some(Cow::Borrowed(text));
     }
-    value.pointer(pointer).map(ToString::to_string)
+    value.pointer(pointer).map(|v| Cow::Owned(v.to_string()))
 }
 
 fn side_0_2(side: view_0_3::Side) -> view::Side {
@@ -209,13 +209,13 @@ fn side_0_2(side: view_0_3::Side) -> view::Side {
 /// memory limit; how often it may ask, by its deadline.
 impl view::Host for GuestState {
     fn value(&mut self, change: u32, side: view::Side, pointer: String) -> Option<String> {
-        text_at(self.plan_value(change, side)?, &pointer)
+        text_at(self.plan_value(change, side)?, &pointer).map(Cow::into_owned)
     }
 }
 
 impl view_0_3::Host for GuestState {
     fn value(&mut self, change: u32, side: view_0_3::Side, pointer: String) -> Option<String> {
-        text_at(self.plan_value(change, side_0_2(side))?, &pointer)
+        text_at(self.plan_value(change, side_0_2(side))?, &pointer).map(Cow::into_owned)
     }
 
     /// `{"index": value, ...}` over every change that has a value at `pointer`.
@@ -226,21 +226,13 @@ impl view_0_3::Host for GuestState {
         let side = side_0_2(side);
         let mut out = String::from("{");
         for (index, change) in plan.changes.iter().enumerate() {
-            let Some(value) = side_value(change, side) else {
+            let Some(text) = side_value(change, side).and_then(|value| text_at(value, &pointer))
+            else {
                 continue;
             };
-            let text = if pointer.is_empty() {
-                Some(Cow::Borrowed(value.as_str()))
-            } else if let Some(text) = value.member_text(&pointer) {
-                Some(Cow::Borrowed(text))
-            } else {
-                value.pointer(&pointer).map(|v| Cow::Owned(v.to_string()))
-            };
-            if let Some(text) = text {
-                let comma = if out.len() > 1 { "," } else { "" };
-                // Writing to a String cannot fail.
-                let _ = write!(out, "{comma}\"{index}\":{text}");
-            }
+            let comma = if out.len() > 1 { "," } else { "" };
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{comma}\"{index}\":{text}");
         }
         out.push('}');
         out

@@ -147,16 +147,15 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
         Lang::C => WIT_0_1,
         Lang::Rust => WIT_0_2,
         Lang::Js => WIT_0_3,
-        Lang::Python => match vendored_python_sdk(dir) {
-            VendoredSdk::None | VendoredSdk::Current => WIT_0_3,
-            VendoredSdk::Before0_3 { reads_values } => {
-                let version = if reads_values { "0.2.0" } else { "0.1.0" };
+        Lang::Python => match vendored_python_sdk_before_0_3(dir) {
+            None => WIT_0_3,
+            Some((version, wit_files)) => {
                 tracing::warn!(
                     "`{}` vendors a Python SDK older than provkey:plan@0.3.0: building against \
                      {version} (delete the project's `provkey_policy.py` to use the embedded SDK)",
                     dir.display()
                 );
-                if reads_values { WIT_0_2 } else { WIT_0_1 }
+                wit_files
             }
         },
     };
@@ -186,10 +185,7 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
             dir.display()
         )));
     }
-    // Not a rename: `-o /dev/null` must not replace the device with a file.
-    let written = crate::output_file::write(&output, &bytes);
-    let _ = std::fs::remove_file(&partial);
-    written
+    crate::output_file::move_into_place(&partial, &output, &bytes)
         .with_context(|| format!("cannot write `{}`", output.display()))
         .map_err(CliError::bad_input)?;
     Ok(output)
@@ -269,25 +265,22 @@ fn package_name(manifest: &Path) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow!("`{}` has no package name", manifest.display()))
 }
 
-/// A `provkey_policy.py` the project keeps (it wins over the embedded SDK).
-enum VendoredSdk {
-    None,
-    /// Written for provkey:plan@0.3.0 (it names the contract).
-    Current,
-    /// Written for 0.2.0 (it reads values through `plan_view`) or for 0.1.0.
-    Before0_3 {
-        reads_values: bool,
-    },
-}
-
-fn vendored_python_sdk(dir: &Path) -> VendoredSdk {
-    match std::fs::read_to_string(dir.join("provkey_policy.py")) {
-        Err(_) => VendoredSdk::None,
-        Ok(sdk) if sdk.contains("provkey:plan@0.3.0") => VendoredSdk::Current,
-        Ok(sdk) => VendoredSdk::Before0_3 {
-            reads_values: sdk.contains("plan_view"),
-        },
+/// The contract (version, WIT) of a `provkey_policy.py` the project keeps from
+/// before 0.3.0 (it wins over the embedded SDK): 0.2.0 when it reads values
+/// through `plan_view`, 0.1.0 before that. None without one, or for a copy that
+/// names provkey:plan@0.3.0.
+fn vendored_python_sdk_before_0_3(
+    dir: &Path,
+) -> Option<(&'static str, [(&'static str, &'static str); 2])> {
+    let sdk = std::fs::read_to_string(dir.join("provkey_policy.py")).ok()?;
+    if sdk.contains("provkey:plan@0.3.0") {
+        return None;
     }
+    Some(if sdk.contains("plan_view") {
+        ("0.2.0", WIT_0_2)
+    } else {
+        ("0.1.0", WIT_0_1)
+    })
 }
 
 fn build_python(dir: &Path, scratch: &Path, wit: &Path, partial: &Path) -> CliResult<()> {
