@@ -82,3 +82,116 @@ fn no_cache_compiles_and_writes_nothing() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(!cache.path().join("compiled").exists());
 }
+
+/// Runs `provkey --verbose check` on the sample plan with `cache` as the cache.
+fn check_with_cache(cache: &std::path::Path, plan: &std::path::Path) -> Run {
+    run(provkey().env("PROVKEY_CACHE_DIR", cache).args([
+        "--verbose",
+        "check",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+}
+
+/// The metadata entry of the stock `immutable` policy in `cache`.
+fn immutable_metadata_entry(cache: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(cache.join("compiled"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.to_str().unwrap().ends_with(".metadata.json")
+                && std::fs::read_to_string(path)
+                    .unwrap()
+                    .contains(r#""id":"immutable""#)
+        })
+        .expect("no metadata entry for `immutable`")
+}
+
+fn reported_version(run: &Run, policy: &str) -> String {
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == policy)
+        .unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_warm_cache_answers_each_policys_metadata_without_instantiating_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let first = check_with_cache(cache.path(), &plan);
+    assert_eq!(first.code, 1, "{first:?}");
+    assert!(!first.stderr.contains("read the metadata"), "{first:?}");
+    let entry = immutable_metadata_entry(cache.path());
+    let version = reported_version(&first, "immutable");
+
+    let second = check_with_cache(cache.path(), &plan);
+    assert_eq!(second.code, 1, "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains("read the metadata of `immutable` from the compilation cache"),
+        "{second:?}"
+    );
+    assert_eq!(first.stdout, second.stdout);
+
+    // What the report says comes from the entry: an edited entry shows (the
+    // directory is private to this user, like the compiled code beside it).
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let edited = text.replace(&format!(r#""version":"{version}""#), r#""version":"9.9.9""#);
+    assert_ne!(text, edited);
+    std::fs::write(&entry, edited).unwrap();
+    let third = check_with_cache(cache.path(), &plan);
+    assert_eq!(reported_version(&third, "immutable"), "9.9.9", "{third:?}");
+}
+
+#[test]
+fn an_unreadable_or_open_metadata_entry_is_ignored_and_the_policy_asked_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let first = check_with_cache(cache.path(), &plan);
+    let version = reported_version(&first, "immutable");
+    let entry = immutable_metadata_entry(cache.path());
+
+    // Not JSON: a warning naming the entry, the policy's own answer, a new entry.
+    std::fs::write(&entry, b"{\"id\": \"immutable\", trunc").unwrap();
+    let garbled = check_with_cache(cache.path(), &plan);
+    assert_eq!(garbled.code, 1, "{garbled:?}");
+    assert!(
+        garbled
+            .stderr
+            .contains("ignoring the compilation cache entry")
+            && garbled.stderr.contains(".metadata.json"),
+        "{garbled:?}"
+    );
+    assert!(
+        !garbled
+            .stderr
+            .contains("read the metadata of `immutable` from the compilation cache"),
+        "{garbled:?}"
+    );
+    assert_eq!(reported_version(&garbled, "immutable"), version);
+    let rewritten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(rewritten["id"], "immutable");
+
+    // Writable by others: never trusted.
+    let text = std::fs::read_to_string(&entry).unwrap();
+    std::fs::write(
+        &entry,
+        text.replace(&format!(r#""version":"{version}""#), r#""version":"6.6.6""#),
+    )
+    .unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let open = check_with_cache(cache.path(), &plan);
+    assert!(open.stderr.contains("lets others write to it"), "{open:?}");
+    assert_eq!(reported_version(&open, "immutable"), version);
+}

@@ -4,6 +4,12 @@
 //! Deserializing a compiled module runs code it contains, so only files this host
 //! wrote are ever loaded: the cache directory must be owned by the current user
 //! and closed to others, and so must each file in it.
+//!
+//! Beside each compiled policy the cache keeps the metadata the policy returned
+//! (`<key>.metadata.json`): a guest has no capability that could make its
+//! metadata change between two calls, so a cold check need not instantiate every
+//! policy a second time just to ask it again (for Python and JavaScript policies,
+//! a whole interpreter).
 
 use std::fs;
 use std::io::Write;
@@ -13,6 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use provkey_plan::PolicyMetadata;
 
 use crate::error::RuntimeError;
 
@@ -95,11 +103,61 @@ impl CompileCache {
     }
 
     fn path_for(&self, digest: &blake3::Hash) -> Option<PathBuf> {
+        self.entry_path(digest, "cwasm")
+    }
+
+    /// `<key>.<extension>` in the cache directory, where the key covers the engine's
+    /// configuration, this provkey's version and the component's digest.
+    fn entry_path(&self, digest: &blake3::Hash, extension: &str) -> Option<PathBuf> {
         let mut key = blake3::Hasher::new();
         key.update(&self.engine_key);
         key.update(digest.as_bytes());
-        let name = format!("{}.cwasm", key.finalize().to_hex());
+        let name = format!("{}.{extension}", key.finalize().to_hex());
         self.dir.as_ref().map(|d| d.join(name))
+    }
+
+    /// The metadata a policy returned when this cache last loaded it, if the entry is
+    /// there, private and readable. Anything else is ignored (with a warning when the
+    /// entry exists), and the caller asks the policy again.
+    pub(crate) fn policy_metadata(&self, digest: &blake3::Hash) -> Option<PolicyMetadata> {
+        let path = self.entry_path(digest, "metadata.json")?;
+        let dir = path.parent()?;
+        if !path.exists() {
+            return None;
+        }
+        let read = check_private(dir)
+            .and_then(|()| check_private(&path))
+            .and_then(|()| fs::read(&path).map_err(|err| err.to_string()))
+            .and_then(|bytes| {
+                serde_json::from_slice::<PolicyMetadata>(&bytes).map_err(|err| err.to_string())
+            });
+        match read {
+            Ok(metadata) => Some(metadata),
+            Err(why) => {
+                tracing::warn!(
+                    "ignoring the compilation cache entry `{}`: {why}",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Keeps a policy's metadata beside its compiled form. A failure only costs the
+    /// next run one instantiation, so it is logged, not returned.
+    pub(crate) fn store_policy_metadata(&self, digest: &blake3::Hash, metadata: &PolicyMetadata) {
+        let Some(path) = self.entry_path(digest, "metadata.json") else {
+            return;
+        };
+        let written = serde_json::to_vec(metadata)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_private(&path, &bytes));
+        if let Err(err) = written {
+            tracing::warn!(
+                "cannot write the compilation cache `{}`: {err}",
+                path.display()
+            );
+        }
     }
 
     /// Loads the compiled form of `bytes` from the cache, or compiles and stores it.
@@ -174,21 +232,26 @@ impl CompileCache {
     }
 
     fn store(&self, component: &Component, path: &Path) -> std::io::Result<()> {
-        let dir = path
-            .parent()
-            .ok_or_else(|| std::io::Error::other("cache path has no parent"))?;
-        create_private_dir(dir)?;
         let bytes = component.serialize().map_err(std::io::Error::other)?;
-        // Write, sync, rename: a crash leaves the old entry or the new one, never half.
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o600))?;
-        tmp.write_all(&bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        write_private(path, &bytes)
     }
+}
+
+/// Writes a cache entry readable and writable by this user only. Write, sync,
+/// rename: a crash leaves the old entry or the new one, never half of one.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("cache path has no parent"))?;
+    create_private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o600))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 #[expect(

@@ -118,21 +118,48 @@ impl Runtime {
                 }
             },
         )?;
-        let metadata = self
-            .call_policy(&pre, None, |store, instance| match instance {
-                Instance::V0_1(policy) => policy.provkey_plan_policy_api().call_metadata(store),
-                Instance::V0_2(policy) => policy.provkey_plan_policy_api().call_metadata(store),
-                Instance::V0_3(policy) => policy.provkey_plan_policy_api().call_metadata(store),
-            })
-            .map(bindings::metadata_from_wit)
-            .map_err(|failure| RuntimeError::Metadata {
-                name: name.to_string(),
-                failure,
-            })?;
-        check_metadata(&metadata).map_err(|reason| RuntimeError::BadMetadata {
-            name: name.to_string(),
-            reason,
-        })?;
+        // A component loaded from the cache was instantiated when it was stored, and
+        // what it said about itself is kept beside it.
+        let cached = (cache == CacheOutcome::Hit)
+            .then(|| self.cache().policy_metadata(&digest))
+            .flatten()
+            .filter(|metadata| check_metadata(metadata).is_ok());
+        let metadata = match cached {
+            Some(metadata) => {
+                tracing::info!(
+                    policy = name,
+                    "read the metadata of `{name}` from the compilation cache"
+                );
+                metadata
+            }
+            None => {
+                let metadata = self
+                    .call_policy(&pre, None, |store, instance| match instance {
+                        Instance::V0_1(policy) => {
+                            policy.provkey_plan_policy_api().call_metadata(store)
+                        }
+                        Instance::V0_2(policy) => {
+                            policy.provkey_plan_policy_api().call_metadata(store)
+                        }
+                        Instance::V0_3(policy) => {
+                            policy.provkey_plan_policy_api().call_metadata(store)
+                        }
+                    })
+                    .map(bindings::metadata_from_wit)
+                    .map_err(|failure| RuntimeError::Metadata {
+                        name: name.to_string(),
+                        failure,
+                    })?;
+                check_metadata(&metadata).map_err(|reason| RuntimeError::BadMetadata {
+                    name: name.to_string(),
+                    reason,
+                })?;
+                if cache != CacheOutcome::CompiledUncached {
+                    self.cache().store_policy_metadata(&digest, &metadata);
+                }
+                metadata
+            }
+        };
         Ok(LoadedPolicy {
             name: metadata.id.clone(),
             origin,
