@@ -69,7 +69,7 @@ impl Format {
 pub fn render(format: Format, report: &CheckReport, plan: &Plan) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     match format {
-        Format::Text => text::write(report, plan, &mut anstream::StripStream::new(&mut out))?,
+        Format::Text => text::write(report, plan, text::Palette::PLAIN, &mut out)?,
         Format::Json => json::write(report, &mut out)?,
         Format::Sarif => sarif::write(report, &mut out)?,
         Format::Junit => junit::write(report, plan, &mut out)?,

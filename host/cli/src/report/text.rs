@@ -1,5 +1,5 @@
 //! The human report: findings grouped by resource, most severe first, in colour
-//! on a terminal (anstream strips the colour elsewhere and honours `NO_COLOR`).
+//! on a terminal (anstream decides, and honours `NO_COLOR` and `CLICOLOR_FORCE`).
 
 use std::io::Write;
 
@@ -9,29 +9,77 @@ use provkey_plan::{Enforcement, Plan, Severity};
 use super::CheckReport;
 use crate::text::sanitize;
 
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
-const RED: Style = AnsiColor::Red.on_default().bold();
-const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
-const GREEN: Style = AnsiColor::Green.on_default().bold();
-const CYAN: Style = AnsiColor::Cyan.on_default();
+/// The report's styles; all plain without colour, so that nothing has to strip
+/// escape sequences afterwards.
+#[derive(Clone, Copy)]
+pub struct Palette {
+    bold: Style,
+    dim: Style,
+    red: Style,
+    yellow: Style,
+    green: Style,
+    cyan: Style,
+}
 
-fn severity_style(severity: Severity) -> Style {
-    match severity {
-        Severity::Critical | Severity::High => RED,
-        Severity::Medium => YELLOW,
-        Severity::Low | Severity::Info => CYAN,
+impl Palette {
+    pub const COLOUR: Palette = Palette {
+        bold: Style::new().bold(),
+        dim: Style::new().dimmed(),
+        red: AnsiColor::Red.on_default().bold(),
+        yellow: AnsiColor::Yellow.on_default().bold(),
+        green: AnsiColor::Green.on_default().bold(),
+        cyan: AnsiColor::Cyan.on_default(),
+    };
+
+    pub const PLAIN: Palette = Palette {
+        bold: Style::new(),
+        dim: Style::new(),
+        red: Style::new(),
+        yellow: Style::new(),
+        green: Style::new(),
+        cyan: Style::new(),
+    };
+
+    fn severity(&self, severity: Severity) -> Style {
+        match severity {
+            Severity::Critical | Severity::High => self.red,
+            Severity::Medium => self.yellow,
+            Severity::Low | Severity::Info => self.cyan,
+        }
     }
 }
 
+/// Prints the report on stdout, in colour if stdout takes it. The report is
+/// rendered whole and written at once: stdout is line-buffered, and a report of a
+/// thousand findings was three thousand `write` calls.
 pub fn print(report: &CheckReport, plan: &Plan) -> std::io::Result<()> {
-    let mut out = anstream::stdout().lock();
-    write(report, plan, &mut out)?;
+    let stdout = std::io::stdout();
+    let palette = match anstream::AutoStream::choice(&stdout) {
+        anstream::ColorChoice::Never => Palette::PLAIN,
+        _ => Palette::COLOUR,
+    };
+    let mut rendered = Vec::with_capacity(64 * 1024);
+    write(report, plan, palette, &mut rendered)?;
+    let mut out = stdout.lock();
+    out.write_all(&rendered)?;
     out.flush()
 }
 
-/// Writes the report; `out` decides about colour (an `anstream` stream).
-pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
+/// Writes the report with `palette`'s styles.
+pub fn write(
+    report: &CheckReport,
+    plan: &Plan,
+    palette: Palette,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let Palette {
+        bold,
+        dim,
+        red,
+        yellow,
+        green,
+        ..
+    } = palette;
     let actions: Vec<String> = report
         .plan
         .actions
@@ -41,7 +89,7 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
         .collect();
     writeln!(
         out,
-        "{BOLD}plan{BOLD:#} {} ({} {}, {} change{}{}{})",
+        "{bold}plan{bold:#} {} ({} {}, {} change{}{}{})",
         sanitize(&report.plan.path),
         report.plan.source,
         report.plan.source_version,
@@ -63,14 +111,14 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
                     let action = actions.get(address.as_str()).copied().unwrap_or("");
                     writeln!(
                         out,
-                        "{BOLD}{}{BOLD:#} {DIM}({action}){DIM:#}",
+                        "{bold}{}{bold:#} {dim}({action}){dim:#}",
                         sanitize(address)
                     )?;
                 }
-                None => writeln!(out, "{BOLD}(the plan as a whole){BOLD:#}")?,
+                None => writeln!(out, "{bold}(the plan as a whole){bold:#}")?,
             }
         }
-        let style = severity_style(f.severity);
+        let style = palette.severity(f.severity);
         let enforcement = match f.enforcement {
             Enforcement::HardMandatory => "hard-mandatory",
             Enforcement::SoftMandatory => "soft-mandatory",
@@ -89,10 +137,10 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
         )?;
         writeln!(out, "    {}", sanitize(&f.message))?;
         if let Some(help) = &f.remediation {
-            writeln!(out, "    {DIM}help:{DIM:#} {}", sanitize(help))?;
+            writeln!(out, "    {dim}help:{dim:#} {}", sanitize(help))?;
         }
         if let Some(exception) = &line.exception {
-            let style = if line.excepted() { GREEN } else { YELLOW };
+            let style = if line.excepted() { green } else { yellow };
             writeln!(
                 out,
                 "    {style}{}:{style:#} {}",
@@ -103,12 +151,12 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
     }
 
     writeln!(out)?;
-    writeln!(out, "{BOLD}policies{BOLD:#}")?;
+    writeln!(out, "{bold}policies{bold:#}")?;
     for policy in &report.policies {
         match &policy.failure {
             None => writeln!(
                 out,
-                "  {GREEN}ok{GREEN:#}     {} {} ({} finding{}, {:.1} ms)",
+                "  {green}ok{green:#}     {} {} ({} finding{}, {:.1} ms)",
                 sanitize(&policy.id),
                 policy.version.as_deref().unwrap_or(""),
                 policy.findings,
@@ -117,7 +165,7 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
             )?,
             Some(failure) => writeln!(
                 out,
-                "  {RED}FAILED{RED:#} {} {}: {}",
+                "  {red}FAILED{red:#} {} {}: {}",
                 sanitize(&policy.id),
                 policy.version.as_deref().unwrap_or(""),
                 sanitize(&failure.message),
@@ -127,12 +175,12 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
 
     if !report.waivers.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{BOLD}waivers and overrides{BOLD:#}")?;
+        writeln!(out, "{bold}waivers and overrides{bold:#}")?;
         for w in &report.waivers {
             let style = match w.status {
-                "applied" => GREEN,
-                "expired" => YELLOW,
-                _ => DIM,
+                "applied" => green,
+                "expired" => yellow,
+                _ => dim,
             };
             writeln!(
                 out,
@@ -167,11 +215,11 @@ pub fn write(report: &CheckReport, plan: &Plan, out: &mut impl Write) -> std::io
     }
     writeln!(out)?;
     match report.verdict() {
-        "pass" => writeln!(out, "{GREEN}PASS{GREEN:#}: {counts}")?,
-        "fail" => writeln!(out, "{RED}FAIL{RED:#}: {counts}")?,
+        "pass" => writeln!(out, "{green}PASS{green:#}: {counts}")?,
+        "fail" => writeln!(out, "{red}FAIL{red:#}: {counts}")?,
         _ => writeln!(
             out,
-            "{RED}ERROR{RED:#}: {} polic{} failed, so the plan was not fully checked; {counts}",
+            "{red}ERROR{red:#}: {} polic{} failed, so the plan was not fully checked; {counts}",
             s.failed_policies,
             if s.failed_policies == 1 { "y" } else { "ies" }
         )?,
