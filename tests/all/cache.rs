@@ -195,3 +195,58 @@ fn an_unreadable_or_open_metadata_entry_is_ignored_and_the_policy_asked_again() 
     assert!(open.stderr.contains("lets others write to it"), "{open:?}");
     assert_eq!(reported_version(&open, "immutable"), version);
 }
+
+#[test]
+fn a_policy_file_replaced_in_place_is_loaded_as_the_new_component() {
+    // The cache is looked up by the file's digest, without reading the file whole:
+    // new bytes at the same path (same size or not) are a new entry.
+    let cache = tempfile::tempdir().unwrap();
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_policy_dir, policy) = temp_file(
+        "policy.wasm",
+        &std::fs::read(provkey_test_guests::HOSTILE).unwrap(),
+    );
+    let check_policy = || {
+        run(provkey().env("PROVKEY_CACHE_DIR", cache.path()).args([
+            "--verbose",
+            "check",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--format",
+            "json",
+        ]))
+    };
+    let policy_ids = |run: &Run| -> Vec<String> {
+        run.json()["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = check_policy();
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(policy_ids(&first), ["hostile"]);
+    let warm = check_policy();
+    assert!(warm.stderr.contains("1 hit(s), 0 miss(es)"), "{warm:?}");
+
+    std::fs::write(
+        &policy,
+        std::fs::read(provkey_test_guests::HOSTILE_VIEW).unwrap(),
+    )
+    .unwrap();
+    let replaced = check_policy();
+    assert!(
+        replaced.stderr.contains("compiled component"),
+        "{replaced:?}"
+    );
+    assert_eq!(policy_ids(&replaced), ["hostile-view"], "{replaced:?}");
+    let hash = |run: &Run| run.json()["policies"][0]["blake3"].clone();
+    assert_eq!(
+        hash(&replaced).as_str().unwrap(),
+        blake3::hash(&std::fs::read(&policy).unwrap()).to_hex().as_str()
+    );
+    assert_ne!(hash(&first), hash(&replaced));
+}

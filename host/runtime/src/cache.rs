@@ -160,6 +160,15 @@ impl CompileCache {
         }
     }
 
+    /// The compiled form of the component whose digest is `digest`, if the cache
+    /// holds it: no compilation, and the component's bytes are not needed.
+    pub fn load(&self, engine: &Engine, name: &str, digest: &blake3::Hash) -> Option<Component> {
+        let path = self.path_for(digest)?;
+        let component = self.try_load(engine, name, &path)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(component)
+    }
+
     /// Loads the compiled form of `bytes` from the cache, or compiles and stores it.
     pub fn load_or_compile(
         &self,
@@ -168,11 +177,10 @@ impl CompileCache {
         bytes: &[u8],
         digest: &blake3::Hash,
     ) -> Result<(Component, CacheOutcome), RuntimeError> {
-        let path = self.path_for(digest);
-        if let Some(component) = path.as_ref().and_then(|p| self.try_load(engine, name, p)) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(component) = self.load(engine, name, digest) {
             return Ok((component, CacheOutcome::Hit));
         }
+        let path = self.path_for(digest);
         self.misses.fetch_add(1, Ordering::Relaxed);
         // A progress indicator, if the embedder set one, lives while compiling.
         let _progress = COMPILE_HOOK.get().map(|hook| hook(name));

@@ -122,6 +122,32 @@ impl Runtime {
     ) -> Result<(blake3::Hash, CacheOutcome, P), RuntimeError> {
         let digest = component_digest(bytes);
         let (component, cache) = self.component(name, bytes, &digest)?;
+        let pre = self.link(name, &component, world, typed)?;
+        Ok((digest, cache, pre))
+    }
+
+    /// Like [`Runtime::prepare`] for a component known by its digest alone: `None`
+    /// unless the compilation cache holds it.
+    pub(crate) fn prepare_cached<P>(
+        &self,
+        name: &str,
+        digest: &blake3::Hash,
+        world: &'static str,
+        typed: impl FnOnce(wasmtime::component::InstancePre<GuestState>) -> wasmtime::Result<P>,
+    ) -> Result<Option<P>, RuntimeError> {
+        match self.cache.load(&self.engine, name, digest) {
+            Some(component) => self.link(name, &component, world, typed).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn link<P>(
+        &self,
+        name: &str,
+        component: &Component,
+        world: &'static str,
+        typed: impl FnOnce(wasmtime::component::InstancePre<GuestState>) -> wasmtime::Result<P>,
+    ) -> Result<P, RuntimeError> {
         let wrong_world = |source| RuntimeError::WrongWorld {
             name: name.to_string(),
             world,
@@ -129,10 +155,9 @@ impl Runtime {
         };
         let instance_pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(wrong_world)?;
-        let pre = typed(instance_pre).map_err(wrong_world)?;
-        Ok((digest, cache, pre))
+        typed(instance_pre).map_err(wrong_world)
     }
 
     /// A fresh store for one evaluation, with its limits and deadline armed.
@@ -156,6 +181,15 @@ pub fn component_digest(bytes: &[u8]) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
     hasher.update_rayon(bytes);
     hasher.finalize()
+}
+
+/// The blake3 digest of a component file, equal to [`component_digest`] of its
+/// bytes. The file is mapped, not read: a warm cache needs only the digest, and a
+/// Python component is 18 MB that reading would copy into a fresh buffer.
+pub fn component_file_digest(path: &std::path::Path) -> std::io::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path)?;
+    Ok(hasher.finalize())
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {

@@ -72,6 +72,22 @@ pub struct Evaluation {
     pub elapsed: Duration,
 }
 
+/// What a policy component may implement, for error messages.
+const POLICY_WORLDS: &str = "the `policy` world of provkey:plan@0.3.0, @0.2.0 or @0.1.0";
+
+/// Wraps a linked component in the newest contract it implements.
+fn link_policy(
+    instance_pre: wasmtime::component::InstancePre<GuestState>,
+) -> wasmtime::Result<Contract> {
+    if let Ok(pre) = PolicyPre0_3::new(instance_pre.clone()) {
+        return Ok(Contract::V0_3(pre));
+    }
+    match PolicyPre0_2::new(instance_pre.clone()) {
+        Ok(pre) => Ok(Contract::V0_2(pre)),
+        Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
+    }
+}
+
 /// Checks the plan a guest sees against what it returns.
 #[derive(Debug)]
 pub struct PlanIndex<'a> {
@@ -87,14 +103,33 @@ impl<'a> PlanIndex<'a> {
 }
 
 impl Runtime {
-    /// Reads, compiles (or loads from the cache) and links a policy component from a file.
+    /// Loads a policy component from a file: from the compilation cache when it
+    /// holds the file's digest (the file is then only hashed, never read whole),
+    /// else read, compiled and linked.
     pub fn load_policy_file(&self, path: &Path) -> Result<LoadedPolicy, RuntimeError> {
-        let bytes = read_bounded(path, self.limits.component_bytes)?;
-        self.load_policy(
-            &path.display().to_string(),
-            PolicyOrigin::File(path.to_path_buf()),
-            &bytes,
-        )
+        let name = path.display().to_string();
+        let origin = PolicyOrigin::File(path.to_path_buf());
+        let read_err = |source| RuntimeError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        let limit = self.limits.component_bytes;
+        if size > limit as u64 {
+            return Err(RuntimeError::TooLarge {
+                name,
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit,
+            });
+        }
+        let digest = crate::engine::component_file_digest(path).map_err(read_err)?;
+        if let Some(pre) = self.prepare_cached(&name, &digest, POLICY_WORLDS, link_policy)? {
+            return self.finish_loading_policy(&name, origin, digest, CacheOutcome::Hit, pre);
+        }
+        // A miss: compile what is read now (hashed again, so that the digest is of
+        // the bytes compiled even if the file changed meanwhile).
+        let bytes = read_bounded(path, limit)?;
+        self.load_policy(&name, origin, &bytes)
     }
 
     /// Compiles (or loads from the cache) and links a policy component.
@@ -104,20 +139,19 @@ impl Runtime {
         origin: PolicyOrigin,
         bytes: &[u8],
     ) -> Result<LoadedPolicy, RuntimeError> {
-        let (digest, cache, pre) = self.prepare(
-            name,
-            bytes,
-            "the `policy` world of provkey:plan@0.3.0, @0.2.0 or @0.1.0",
-            |instance_pre| {
-                if let Ok(pre) = PolicyPre0_3::new(instance_pre.clone()) {
-                    return Ok(Contract::V0_3(pre));
-                }
-                match PolicyPre0_2::new(instance_pre.clone()) {
-                    Ok(pre) => Ok(Contract::V0_2(pre)),
-                    Err(_) => PolicyPre::new(instance_pre).map(Contract::V0_1),
-                }
-            },
-        )?;
+        let (digest, cache, pre) = self.prepare(name, bytes, POLICY_WORLDS, link_policy)?;
+        self.finish_loading_policy(name, origin, digest, cache, pre)
+    }
+
+    /// Reads the metadata of a linked policy (from the cache if it can) and checks it.
+    fn finish_loading_policy(
+        &self,
+        name: &str,
+        origin: PolicyOrigin,
+        digest: blake3::Hash,
+        cache: CacheOutcome,
+        pre: Contract,
+    ) -> Result<LoadedPolicy, RuntimeError> {
         // A component loaded from the cache was instantiated when it was stored, and
         // what it said about itself is kept beside it.
         let cached = (cache == CacheOutcome::Hit)
