@@ -246,7 +246,9 @@ fn a_policy_file_replaced_in_place_is_loaded_as_the_new_component() {
     let hash = |run: &Run| run.json()["policies"][0]["blake3"].clone();
     assert_eq!(
         hash(&replaced).as_str().unwrap(),
-        blake3::hash(&std::fs::read(&policy).unwrap()).to_hex().as_str()
+        blake3::hash(&std::fs::read(&policy).unwrap())
+            .to_hex()
+            .as_str()
     );
     assert_ne!(hash(&first), hash(&replaced));
 }

@@ -34,8 +34,9 @@ pub trait RemoteValues: Send + Sync {
 /// thread asks first.
 ///
 /// The text is either held here or, in a guest of `provkey:plan@0.2.0`, held by the
-/// host and fetched whole the first time anything in it is read
-/// ([`JsonText::remote`]): one call per value read, however many members are.
+/// host ([`JsonText::remote`]). A remote value's first few top-level members are
+/// fetched one by one, as they are read (the host has each value indexed once for
+/// every policy); reading more of them, or the whole, fetches the whole text.
 pub struct JsonText {
     text: OnceLock<String>,
     remote: Option<Remote>,
@@ -43,11 +44,38 @@ pub struct JsonText {
     members: OnceLock<Option<Vec<Member>>>,
 }
 
-#[derive(Clone, Copy)]
+/// How many top-level members of a remote value are fetched one by one before
+/// the whole text is. Policies read a few attributes of each resource: fetching
+/// a whole value (about 2 KB in a Terraform plan) and indexing it in the guest
+/// to read `tags` cost several times what asking for `tags` does.
+const REMOTE_MEMBERS: usize = 4;
+
 struct Remote {
     values: &'static dyn RemoteValues,
     change: u32,
     side: Side,
+    /// The members fetched one by one (allocated on the first).
+    fetched: OnceLock<Box<[OnceLock<FetchedMember>; REMOTE_MEMBERS]>>,
+}
+
+impl Remote {
+    fn new(values: &'static dyn RemoteValues, change: u32, side: Side) -> Self {
+        Remote {
+            values,
+            change,
+            side,
+            fetched: OnceLock::new(),
+        }
+    }
+}
+
+/// One top-level member of a remote value, as the host answered for it alone.
+struct FetchedMember {
+    /// The key, unescaped.
+    key: Box<str>,
+    /// Its text; `None` when the value has no such member.
+    text: Option<Box<str>>,
+    value: OnceLock<Option<Value>>,
 }
 
 /// One top-level member of an object: its key, where its text is in the object's,
@@ -88,11 +116,7 @@ impl JsonText {
     pub fn remote(values: &'static dyn RemoteValues, change: u32, side: Side) -> Self {
         JsonText {
             text: OnceLock::new(),
-            remote: Some(Remote {
-                values,
-                change,
-                side,
-            }),
+            remote: Some(Remote::new(values, change, side)),
             parsed: OnceLock::new(),
             members: OnceLock::new(),
         }
@@ -100,7 +124,7 @@ impl JsonText {
 
     /// The whole text (fetched first if it is remote; `null` if the host has none).
     pub fn as_str(&self) -> &str {
-        self.text.get_or_init(|| match self.remote {
+        self.text.get_or_init(|| match &self.remote {
             Some(r) => r
                 .values
                 .text_at(r.change, r.side, "")
@@ -138,9 +162,12 @@ impl JsonText {
             Some(slash) => tail.split_at(slash),
             None => (tail, ""),
         };
+        let key = unescape(segment);
+        if let Some(fetched) = self.fetch_member(&key) {
+            return parse_once(&fetched.value, fetched.text.as_deref()?)?.pointer(rest);
+        }
         match self.members() {
             Some(members) => {
-                let key = unescape(segment);
                 let member = find(members, &key)?;
                 self.member_value(member)?.pointer(rest)
             }
@@ -151,8 +178,7 @@ impl JsonText {
     /// Whether this is an object with a member `key` (whatever its value, `null`
     /// included).
     pub fn has_key(&self, key: &str) -> bool {
-        self.members()
-            .is_some_and(|members| find(members, key).is_some())
+        self.member_parts(key).is_some()
     }
 
     /// The keys of the top-level members, in document order (a key repeated in the
@@ -169,28 +195,66 @@ impl JsonText {
         if segment.contains('/') {
             return None;
         }
-        let member = find(self.members()?, &unescape(segment))?;
-        self.text_of(member)
+        self.member_parts(&unescape(segment)).map(|(text, _)| text)
     }
 
     /// Whether member `key` differs between `self` and `other`: present in one
     /// only, or with values that are not equal. Identical texts are equal without
     /// being parsed.
     pub fn member_differs(&self, other: &JsonText, key: &str) -> bool {
-        let mine = self.members().and_then(|m| find(m, key));
-        let theirs = other.members().and_then(|m| find(m, key));
-        match (mine, theirs) {
+        match (self.member_parts(key), other.member_parts(key)) {
             (None, None) => false,
             (Some(_), None) | (None, Some(_)) => true,
-            (Some(a), Some(b)) => {
-                if let (Some(x), Some(y)) = (self.text_of(a), other.text_of(b))
-                    && x == y
-                {
-                    return false;
-                }
-                self.member_value(a) != other.member_value(b)
+            (Some((x, _)), Some((y, _))) if x == y => false,
+            (Some((x, mine)), Some((y, theirs))) => parse_once(mine, x) != parse_once(theirs, y),
+        }
+    }
+
+    /// Member `key`'s text and the cell its parsed value is kept in; `None` when
+    /// this is not an object or has no such member.
+    fn member_parts(&self, key: &str) -> Option<(&str, &OnceLock<Option<Value>>)> {
+        if let Some(fetched) = self.fetch_member(key) {
+            return Some((fetched.text.as_deref()?, &fetched.value));
+        }
+        let member = find(self.members()?, key)?;
+        Some((self.text_of(member)?, &member.value))
+    }
+
+    /// Member `key` of a remote value whose whole text is not here, asked of the
+    /// host by itself. `None` means: read it from the whole text instead (this is
+    /// not remote, the whole text is here already, every slot is taken, or the key
+    /// could be an array index, which the host would answer for an array while a
+    /// member lookup must not).
+    fn fetch_member(&self, key: &str) -> Option<&FetchedMember> {
+        let remote = self.remote.as_ref()?;
+        if self.text.get().is_some()
+            || key == "-"
+            || (!key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
+        }
+        let slots = remote.fetched.get_or_init(Default::default);
+        for slot in slots.iter() {
+            if slot.get().is_none() {
+                let text = remote.values.text_at(
+                    remote.change,
+                    remote.side,
+                    &crate::pointer::from_segments([key]),
+                );
+                // Another thread may fill this slot first; it is then looked at as
+                // any filled slot.
+                let _ = slot.set(FetchedMember {
+                    key: key.into(),
+                    text: text.map(String::into_boxed_str),
+                    value: OnceLock::new(),
+                });
+            }
+            match slot.get() {
+                Some(fetched) if &*fetched.key == key => return Some(fetched),
+                _ => continue,
             }
         }
+        None
     }
 
     /// The top-level members, found on first use; `None` when this is not an object.
@@ -205,11 +269,14 @@ impl JsonText {
     }
 
     fn member_value<'a>(&'a self, member: &'a Member) -> Option<&'a Value> {
-        member
-            .value
-            .get_or_init(|| serde_json::from_str(self.text_of(member)?).ok())
-            .as_ref()
+        parse_once(&member.value, self.text_of(member)?)
     }
+}
+
+/// `text` parsed, once, into `cell`.
+fn parse_once<'a>(cell: &'a OnceLock<Option<Value>>, text: &str) -> Option<&'a Value> {
+    cell.get_or_init(|| serde_json::from_str(text).ok())
+        .as_ref()
 }
 
 /// The member a lookup finds: the last of that key, as a parsed object keeps the
@@ -268,10 +335,10 @@ fn index_members(text: &str) -> Option<Vec<Member>> {
 
 impl Clone for JsonText {
     fn clone(&self) -> Self {
-        match self.remote {
+        match &self.remote {
             Some(remote) if self.text.get().is_none() => JsonText {
                 text: OnceLock::new(),
-                remote: Some(remote),
+                remote: Some(Remote::new(remote.values, remote.change, remote.side)),
                 parsed: OnceLock::new(),
                 members: OnceLock::new(),
             },
@@ -406,6 +473,66 @@ mod tests {
         assert_eq!(missing.as_str(), "null");
     }
 
+    /// A host that answers as provkey's does (`plan_view::text_at`), from one
+    /// local value, and records what it was asked.
+    struct Recording {
+        value: JsonText,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recording {
+        fn leak(text: &str) -> &'static Recording {
+            Box::leak(Box::new(Recording {
+                value: JsonText::new(text),
+                asked: std::sync::Mutex::new(Vec::new()),
+            }))
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    impl RemoteValues for Recording {
+        fn text_at(&self, _change: u32, _side: Side, pointer: &str) -> Option<String> {
+            self.asked.lock().unwrap().push(pointer.to_string());
+            if pointer.is_empty() {
+                return Some(self.value.as_str().to_string());
+            }
+            if let Some(text) = self.value.member_text(pointer) {
+                return Some(text.to_string());
+            }
+            self.value.pointer(pointer).map(Value::to_string)
+        }
+    }
+
+    #[test]
+    fn a_remote_value_fetches_the_members_read_then_the_whole() {
+        let host = Recording::leak(
+            r#"{"tags": {"env": "prod"}, "a": 1, "b": [2], "c~/d": 3, "e": null, "f": 5}"#,
+        );
+        let text = JsonText::remote(host, 0, Side::After);
+        assert_eq!(
+            text.pointer("/tags/env").and_then(Value::as_str),
+            Some("prod")
+        );
+        assert!(text.has_key("tags") && text.has_key("e") && !text.has_key("zz"));
+        assert_eq!(text.member_text("/c~0~1d"), Some("3"));
+        // One call per member, each asked once; nothing fetched whole yet.
+        assert_eq!(host.asked(), ["/tags", "/e", "/zz", "/c~0~1d"]);
+        assert!(text.text.get().is_none());
+        // A fifth member: the whole text, and every later read from it.
+        assert_eq!(text.pointer("/b/0"), Some(&Value::from(2)));
+        assert!(text.has_key("f") && text.has_key("tags"));
+        assert_eq!(host.asked(), ["/tags", "/e", "/zz", "/c~0~1d", ""]);
+        // An array index is never asked as a member.
+        let array = Recording::leak("[7, 8]");
+        let remote = JsonText::remote(array, 0, Side::After);
+        assert!(!remote.has_key("0") && remote.member_text("/1").is_none());
+        assert_eq!(remote.pointer("/1"), Some(&Value::from(8)));
+        assert_eq!(array.asked(), [""]);
+    }
+
     fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -427,6 +554,23 @@ mod tests {
         fn lazy_lookups_match_value_pointer(value in json_value(), probe in "(/[a-c~01/]{0,2}){0,3}") {
             let text = JsonText::new(value.to_string());
             prop_assert_eq!(text.pointer(&probe), value.pointer(&probe));
+            // A remote value (members fetched one by one, then whole) answers
+            // exactly as the local one, whatever is read and in whatever order.
+            let host = Recording::leak(&value.to_string());
+            let remote = JsonText::remote(host, 0, Side::After);
+            let other = JsonText::new(r#"{"a": 1, "b~": [], "": null}"#);
+            let keys = ["a", "b~", "", "0", "-", "c/", "~1", "zz"];
+            for key in keys {
+                let pointer = crate::pointer::from_segments([key]);
+                prop_assert_eq!(remote.has_key(key), text.has_key(key), "has_key {}", key);
+                prop_assert_eq!(remote.member_text(&pointer), text.member_text(&pointer));
+                prop_assert_eq!(remote.pointer(&pointer), text.pointer(&pointer));
+                prop_assert_eq!(
+                    remote.member_differs(&other, key),
+                    text.member_differs(&other, key)
+                );
+            }
+            prop_assert_eq!(remote.pointer(&probe), value.pointer(&probe));
             if let Some(object) = value.as_object() {
                 for key in object.keys() {
                     let pointer = crate::pointer::from_segments([key]);

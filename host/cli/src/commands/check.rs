@@ -341,19 +341,21 @@ pub fn run_check_with(
     let plan_bytes = read_plan_bytes(plan_path)?;
     let runtime = runtime_args.build_for_input(plan_bytes.len())?;
     // Parsing the plan and loading the policies do not depend on each other; in a
-    // cold process each takes milliseconds, so they run side by side. A bad plan is
-    // still reported first.
-    let (plan, policies) = rayon::join(
+    // cold process each takes milliseconds, so they run side by side, and the plan's
+    // digest is taken beside the loading (parsing is the longer of the two). A bad
+    // plan is still reported first.
+    let (plan, (policies, plan_blake3)) = rayon::join(
         || parse_plan(plan_path, &plan_bytes),
         || {
-            load_checks(
+            let policies = load_checks(
                 &runtime,
                 policies,
                 config_args,
                 runtime_args,
                 review_args,
                 trust_cli,
-            )
+            );
+            (policies, provkey_core::blake3_hex(&plan_bytes))
         },
     );
     // Shared with the policies' stores, which answer `plan-view` from it.
@@ -386,7 +388,6 @@ pub fn run_check_with(
     if let (Some(path), Some(trust)) = (&waivers_path, &trust) {
         review.exceptions = review::load_waivers(path, trust)?;
     }
-    let plan_blake3 = provkey_core::blake3_hex(&plan_bytes);
     if let Some(trust) = &trust {
         for path in &review_args.overrides {
             review
