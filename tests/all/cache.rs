@@ -2,18 +2,24 @@
 
 use crate::support::*;
 
+/// Runs `provkey --verbose check --plan PLAN ARGS...` with `cache` as the cache.
+fn check_with_cache(cache: &std::path::Path, plan: &std::path::Path, args: &[&str]) -> Run {
+    run(provkey()
+        .env("PROVKEY_CACHE_DIR", cache)
+        .args(["--verbose", "check", "--plan", plan.to_str().unwrap()])
+        .args(args))
+}
+
+/// The same, with the JSON report on stdout.
+fn check_json_with_cache(cache: &std::path::Path, plan: &std::path::Path) -> Run {
+    check_with_cache(cache, plan, &["--format", "json"])
+}
+
 #[test]
 fn second_run_loads_every_component_from_the_cache() {
     let cache = tempfile::tempdir().unwrap();
     let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
-    let run_once = || {
-        run(provkey().env("PROVKEY_CACHE_DIR", cache.path()).args([
-            "--verbose",
-            "check",
-            "--plan",
-            plan.to_str().unwrap(),
-        ]))
-    };
+    let run_once = || check_with_cache(cache.path(), &plan, &[]);
     let first = run_once();
     assert_eq!(first.code, 1, "{first:?}");
     assert!(
@@ -43,14 +49,7 @@ fn a_cache_entry_writable_by_others_is_never_loaded() {
     use std::os::unix::fs::PermissionsExt;
     let cache = tempfile::tempdir().unwrap();
     let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
-    let run_once = || {
-        run(provkey().env("PROVKEY_CACHE_DIR", cache.path()).args([
-            "--verbose",
-            "check",
-            "--plan",
-            plan.to_str().unwrap(),
-        ]))
-    };
+    let run_once = || check_with_cache(cache.path(), &plan, &[]);
     assert_eq!(run_once().code, 1);
     for entry in std::fs::read_dir(cache.path().join("compiled")).unwrap() {
         let path = entry.unwrap().path();
@@ -81,18 +80,6 @@ fn no_cache_compiles_and_writes_nothing() {
     ]));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(!cache.path().join("compiled").exists());
-}
-
-/// Runs `provkey --verbose check` on the sample plan with `cache` as the cache.
-fn check_with_cache(cache: &std::path::Path, plan: &std::path::Path) -> Run {
-    run(provkey().env("PROVKEY_CACHE_DIR", cache).args([
-        "--verbose",
-        "check",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--format",
-        "json",
-    ]))
 }
 
 /// The metadata entry of the stock `immutable` policy in `cache`.
@@ -126,13 +113,13 @@ fn reported_version(run: &Run, policy: &str) -> String {
 fn a_warm_cache_answers_each_policys_metadata_without_instantiating_it() {
     let cache = tempfile::tempdir().unwrap();
     let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
-    let first = check_with_cache(cache.path(), &plan);
+    let first = check_json_with_cache(cache.path(), &plan);
     assert_eq!(first.code, 1, "{first:?}");
     assert!(!first.stderr.contains("read the metadata"), "{first:?}");
     let entry = immutable_metadata_entry(cache.path());
     let version = reported_version(&first, "immutable");
 
-    let second = check_with_cache(cache.path(), &plan);
+    let second = check_json_with_cache(cache.path(), &plan);
     assert_eq!(second.code, 1, "{second:?}");
     assert!(
         second
@@ -148,7 +135,7 @@ fn a_warm_cache_answers_each_policys_metadata_without_instantiating_it() {
     let edited = text.replace(&format!(r#""version":"{version}""#), r#""version":"9.9.9""#);
     assert_ne!(text, edited);
     std::fs::write(&entry, edited).unwrap();
-    let third = check_with_cache(cache.path(), &plan);
+    let third = check_json_with_cache(cache.path(), &plan);
     assert_eq!(reported_version(&third, "immutable"), "9.9.9", "{third:?}");
 }
 
@@ -157,13 +144,13 @@ fn an_unreadable_or_open_metadata_entry_is_ignored_and_the_policy_asked_again() 
     use std::os::unix::fs::PermissionsExt;
     let cache = tempfile::tempdir().unwrap();
     let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
-    let first = check_with_cache(cache.path(), &plan);
+    let first = check_json_with_cache(cache.path(), &plan);
     let version = reported_version(&first, "immutable");
     let entry = immutable_metadata_entry(cache.path());
 
     // Not JSON: a warning naming the entry, the policy's own answer, a new entry.
     std::fs::write(&entry, b"{\"id\": \"immutable\", trunc").unwrap();
-    let garbled = check_with_cache(cache.path(), &plan);
+    let garbled = check_json_with_cache(cache.path(), &plan);
     assert_eq!(garbled.code, 1, "{garbled:?}");
     assert!(
         garbled
@@ -191,7 +178,7 @@ fn an_unreadable_or_open_metadata_entry_is_ignored_and_the_policy_asked_again() 
     )
     .unwrap();
     std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let open = check_with_cache(cache.path(), &plan);
+    let open = check_json_with_cache(cache.path(), &plan);
     assert!(open.stderr.contains("lets others write to it"), "{open:?}");
     assert_eq!(reported_version(&open, "immutable"), version);
 }
@@ -207,16 +194,11 @@ fn a_policy_file_replaced_in_place_is_loaded_as_the_new_component() {
         &std::fs::read(provkey_test_guests::HOSTILE).unwrap(),
     );
     let check_policy = || {
-        run(provkey().env("PROVKEY_CACHE_DIR", cache.path()).args([
-            "--verbose",
-            "check",
-            "--plan",
-            plan.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--format",
-            "json",
-        ]))
+        check_with_cache(
+            cache.path(),
+            &plan,
+            &["--policy", policy.to_str().unwrap(), "--format", "json"],
+        )
     };
     let policy_ids = |run: &Run| -> Vec<String> {
         run.json()["policies"]
