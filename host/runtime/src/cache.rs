@@ -121,12 +121,10 @@ impl CompileCache {
     /// entry exists), and the caller asks the policy again.
     pub(crate) fn policy_metadata(&self, digest: &blake3::Hash) -> Option<PolicyMetadata> {
         let path = self.entry_path(digest, "metadata.json")?;
-        let dir = path.parent()?;
         if !path.exists() {
             return None;
         }
-        let read = check_private(dir)
-            .and_then(|()| check_private(&path))
+        let read = check_entry(&path)
             .and_then(|()| fs::read(&path).map_err(|err| err.to_string()))
             .and_then(|bytes| {
                 serde_json::from_slice::<PolicyMetadata>(&bytes).map_err(|err| err.to_string())
@@ -210,11 +208,10 @@ impl CompileCache {
     }
 
     fn try_load(&self, engine: &Engine, name: &str, path: &Path) -> Option<Component> {
-        let dir = path.parent()?;
         if !path.exists() {
             return None;
         }
-        if let Err(why) = check_private(dir).and_then(|()| check_private(path)) {
+        if let Err(why) = check_entry(path) {
             tracing::warn!(
                 "ignoring the compilation cache entry `{}`: {why}",
                 path.display()
@@ -278,6 +275,14 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+/// A cache entry is trusted only if it and its directory are private to this user.
+fn check_entry(path: &Path) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| "the cache path has no parent".to_string())?;
+    check_private(dir).and_then(|()| check_private(path))
 }
 
 /// The file must belong to this user and be writable by nobody else.
