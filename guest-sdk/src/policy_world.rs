@@ -1,9 +1,10 @@
-//! The `provkey:plan/policy@0.2.0` world: wit-bindgen's bindings and the adapter
+//! The `provkey:plan/policy@0.4.0` world: wit-bindgen's bindings and the adapter
 //! from [`Policy`] to its export.
 //!
-//! The policy receives the plan without attribute values; each [`ResourceChange`]'s
-//! `before` and `after` is a [`JsonText::remote`] that asks the host (`plan-view`)
-//! for its text the first time the policy reads anything in it.
+//! The policy receives the plan without attribute values, every string of it in one
+//! text that the changes point into; each [`ResourceChange`]'s `before` and `after`
+//! is a [`JsonText::remote`] that asks the host (`plan-view`) for the members the
+//! policy reads.
 
 use std::marker::PhantomData;
 
@@ -24,8 +25,8 @@ use crate::{Error, Finding, Policy, Rule};
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "provkey:plan/policy@0.2.0",
-        path: "../wit/plan@0.2.0",
+        world: "provkey:plan/policy@0.4.0",
+        path: "../wit/plan@0.4.0",
         pub_export_macro: true,
         export_macro_name: "__provkey_export_policy_world",
         default_bindings_module: "provkey_sdk::__private::policy_world::bindings",
@@ -135,13 +136,17 @@ fn error_to_wit(err: Error) -> wit::GuestError {
     }
 }
 
-/// Moves the WIT plan into the plan model; strings are moved, never copied, and
-/// attribute values are left with `values` until they are read.
+/// Builds the plan model from the WIT summary: each span of its text becomes a
+/// string of the model, and attribute values are left with `values` until read.
 fn plan_from_wit(
     plan: view::PlanSummary,
     values: &'static dyn RemoteValues,
 ) -> Result<Plan, Error> {
-    let source = match plan.source.as_str() {
+    let text = Text {
+        text: &plan.text,
+        lists: &plan.lists,
+    };
+    let source = match text.str(plan.source)? {
         "provkey" => PlanSource::Provkey,
         "terraform" | "opentofu" => PlanSource::Terraform,
         other => {
@@ -150,65 +155,115 @@ fn plan_from_wit(
             )));
         }
     };
+    let changes = (0u32..)
+        .zip(plan.changes)
+        .map(|(index, change)| change_from_wit(&text, index, change, values))
+        .collect::<Result<_, _>>()?;
     Ok(Plan {
         format: PROVKEY_PLAN_FORMAT.to_string(),
         format_version: PROVKEY_PLAN_FORMAT_VERSION.to_string(),
         source,
-        source_version: plan.format_version,
-        changes: (0u32..)
-            .zip(plan.changes)
-            .map(|(index, change)| change_from_wit(index, change, values))
-            .collect(),
+        source_version: text.string(plan.format_version)?,
+        changes,
     })
 }
 
+/// The summary's strings, read through its spans. A span outside the text (or
+/// splitting a character) is the host's error, reported rather than trusted.
+struct Text<'a> {
+    text: &'a str,
+    lists: &'a [view::Span],
+}
+
+impl Text<'_> {
+    fn str(&self, span: view::Span) -> Result<&str, Error> {
+        let start = span.start as usize;
+        start
+            .checked_add(span.len as usize)
+            .and_then(|end| self.text.get(start..end))
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "the plan summary's span {}+{} is not within its text of {} bytes",
+                    span.start,
+                    span.len,
+                    self.text.len()
+                ))
+            })
+    }
+
+    fn string(&self, span: view::Span) -> Result<String, Error> {
+        self.str(span).map(str::to_string)
+    }
+
+    fn option(&self, span: Option<view::Span>) -> Result<Option<String>, Error> {
+        span.map(|span| self.string(span)).transpose()
+    }
+
+    fn list(&self, list: view::SpanList) -> Result<Vec<String>, Error> {
+        let first = list.first as usize;
+        let spans = first
+            .checked_add(list.count as usize)
+            .and_then(|end| self.lists.get(first..end))
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "the plan summary's list {}+{} is not within its {} list elements",
+                    list.first,
+                    list.count,
+                    self.lists.len()
+                ))
+            })?;
+        spans.iter().map(|span| self.string(*span)).collect()
+    }
+}
+
 fn change_from_wit(
+    text: &Text<'_>,
     index: u32,
     c: view::ChangeSummary,
     values: &'static dyn RemoteValues,
-) -> ResourceChange {
-    ResourceChange {
-        address: c.address,
-        previous_address: c.previous_address,
-        module_path: c.module_path,
+) -> Result<ResourceChange, Error> {
+    Ok(ResourceChange {
+        address: text.string(c.address)?,
+        previous_address: text.option(c.previous_address)?,
+        module_path: text.string(c.module_path)?,
         mode: match c.mode {
             wit::ResourceMode::Managed => ResourceMode::Managed,
             wit::ResourceMode::Data => ResourceMode::Data,
         },
-        resource_type: c.type_,
-        name: c.name,
-        provider: c.provider,
-        action: action_from_wit(c.action),
+        resource_type: text.string(c.type_)?,
+        name: text.string(c.name)?,
+        provider: text.string(c.provider)?,
+        action: action_from_wit(text, c.action)?,
         before: c
             .has_before
             .then(|| JsonText::remote(values, index, Side::Before)),
         after: c
             .has_after
             .then(|| JsonText::remote(values, index, Side::After)),
-        after_unknown: c.after_unknown,
-        before_sensitive: c.before_sensitive,
-        after_sensitive: c.after_sensitive,
-        depends_on: c.depends_on,
-    }
+        after_unknown: text.list(c.after_unknown)?,
+        before_sensitive: text.list(c.before_sensitive)?,
+        after_sensitive: text.list(c.after_sensitive)?,
+        depends_on: text.list(c.depends_on)?,
+    })
 }
 
-fn action_from_wit(action: wit::Action) -> Action {
-    match action {
-        wit::Action::Create => Action::Create,
-        wit::Action::Replace(r) => Action::Replace(Replacement {
+fn action_from_wit(text: &Text<'_>, action: view::ActionSummary) -> Result<Action, Error> {
+    Ok(match action {
+        view::ActionSummary::Create => Action::Create,
+        view::ActionSummary::Replace(r) => Action::Replace(Replacement {
             order: match r.order {
                 wit::ReplaceOrder::DestroyBeforeCreate => ReplaceOrder::DestroyBeforeCreate,
                 wit::ReplaceOrder::CreateBeforeDestroy => ReplaceOrder::CreateBeforeDestroy,
             },
-            reason: r.reason,
-            paths: r.paths,
+            reason: text.option(r.reason)?,
+            paths: text.list(r.paths)?,
         }),
-        wit::Action::Destroy => Action::Destroy,
-        wit::Action::Read => Action::Read,
-        wit::Action::NoOp => Action::NoOp,
-        wit::Action::Forget => Action::Forget,
-        wit::Action::Update => Action::Update,
-    }
+        view::ActionSummary::Destroy => Action::Destroy,
+        view::ActionSummary::Read => Action::Read,
+        view::ActionSummary::NoOp => Action::NoOp,
+        view::ActionSummary::Forget => Action::Forget,
+        view::ActionSummary::Update => Action::Update,
+    })
 }
 
 #[cfg(test)]
@@ -225,55 +280,97 @@ mod tests {
         }
     }
 
-    fn wit_change(address: &str, action: wit::Action) -> view::ChangeSummary {
-        view::ChangeSummary {
-            address: address.to_string(),
-            previous_address: Some("aws_instance.old".to_string()),
-            module_path: "module.m".to_string(),
-            mode: wit::ResourceMode::Data,
-            type_: "aws_instance".to_string(),
-            name: "a".to_string(),
-            provider: "aws".to_string(),
-            action,
-            has_before: false,
-            has_after: true,
-            after_unknown: vec!["/arn".to_string()],
-            before_sensitive: vec!["/b".to_string()],
-            after_sensitive: vec!["/c".to_string()],
-            depends_on: vec!["aws_vpc.main".to_string()],
+    /// Writes a summary as the host does: strings appended to one text.
+    #[derive(Default)]
+    struct Summary {
+        text: String,
+        lists: Vec<view::Span>,
+    }
+
+    impl Summary {
+        fn span(&mut self, s: &str) -> view::Span {
+            let start = self.text.len() as u32;
+            self.text.push_str(s);
+            view::Span {
+                start,
+                len: s.len() as u32,
+            }
+        }
+
+        fn list(&mut self, items: &[&str]) -> view::SpanList {
+            let first = self.lists.len() as u32;
+            for item in items {
+                let span = self.span(item);
+                self.lists.push(span);
+            }
+            view::SpanList {
+                first,
+                count: items.len() as u32,
+            }
+        }
+
+        fn change(&mut self, address: &str, action: view::ActionSummary) -> view::ChangeSummary {
+            view::ChangeSummary {
+                address: self.span(address),
+                previous_address: Some(self.span("aws_instance.old")),
+                module_path: self.span("module.m"),
+                mode: wit::ResourceMode::Data,
+                type_: self.span("aws_instance"),
+                name: self.span("a"),
+                provider: self.span("aws"),
+                action,
+                has_before: false,
+                has_after: true,
+                after_unknown: self.list(&["/arn"]),
+                before_sensitive: self.list(&["/b"]),
+                after_sensitive: self.list(&["/c"]),
+                depends_on: self.list(&["aws_vpc.main"]),
+            }
+        }
+
+        fn plan(mut self, source: &str, changes: Vec<view::ChangeSummary>) -> view::PlanSummary {
+            let source = self.span(source);
+            let format_version = self.span("1.2");
+            view::PlanSummary {
+                text: self.text,
+                lists: self.lists,
+                source,
+                format_version,
+                changes,
+            }
         }
     }
 
     #[test]
-    fn moves_the_wit_plan_into_the_model() {
-        let plan = plan_from_wit(
-            view::PlanSummary {
-                source: "opentofu".to_string(),
-                format_version: "1.2".to_string(),
-                changes: vec![
-                    wit_change("a", wit::Action::Update),
-                    wit_change(
-                        "b",
-                        wit::Action::Replace(wit::Replacement {
-                            order: wit::ReplaceOrder::CreateBeforeDestroy,
-                            reason: Some("r".to_string()),
-                            paths: vec!["/ami".to_string()],
-                        }),
-                    ),
-                ],
-            },
-            &FakeHost,
-        )
-        .unwrap();
+    fn builds_the_model_from_the_wit_summary() {
+        let mut summary = Summary::default();
+        let update = summary.change("a", view::ActionSummary::Update);
+        let replacement = view::ActionSummary::Replace(view::ReplacementSummary {
+            order: wit::ReplaceOrder::CreateBeforeDestroy,
+            reason: Some(summary.span("r")),
+            paths: summary.list(&["/ami"]),
+        });
+        let replace = summary.change("b", replacement);
+        let plan =
+            plan_from_wit(summary.plan("opentofu", vec![update, replace]), &FakeHost).unwrap();
         assert_eq!(plan.source, PlanSource::Terraform);
         assert_eq!(plan.source_version, "1.2");
         assert!(plan.validate().is_ok());
         let a = &plan.changes[0];
+        assert_eq!(a.address, "a");
         assert_eq!(a.action, Action::Update);
         assert_eq!(a.previous_address.as_deref(), Some("aws_instance.old"));
         assert_eq!(
             (a.module_path.as_str(), a.mode),
             ("module.m", ResourceMode::Data)
+        );
+        assert_eq!(
+            (
+                a.resource_type.as_str(),
+                a.name.as_str(),
+                a.provider.as_str()
+            ),
+            ("aws_instance", "a", "aws")
         );
         assert_eq!(a.after_at("/ami").as_str(), Some("x0"));
         assert_eq!(plan.changes[1].after_at("/ami").as_str(), Some("x1"));
@@ -290,15 +387,49 @@ mod tests {
             (Some("r"), &["/ami".to_string()][..])
         );
 
-        let unknown = view::PlanSummary {
-            source: "pulumi".to_string(),
-            format_version: "1".to_string(),
-            changes: Vec::new(),
-        };
+        let unknown = Summary::default().plan("pulumi", Vec::new());
         assert_eq!(
             plan_from_wit(unknown, &FakeHost).unwrap_err(),
             Error::invalid_input("unknown plan source `pulumi`")
         );
+    }
+
+    #[test]
+    fn a_span_outside_the_summary_is_refused() {
+        let mut summary = Summary::default();
+        let mut change = summary.change("a", view::ActionSummary::Create);
+        change.name = view::Span { start: 2, len: 100 };
+        let plan = summary.plan("terraform", vec![change]);
+        let too_long = format!(
+            "the plan summary's span 2+100 is not within its text of {} bytes",
+            plan.text.len()
+        );
+        assert_eq!(
+            plan_from_wit(plan, &FakeHost).unwrap_err(),
+            Error::invalid_input(too_long)
+        );
+
+        let mut summary = Summary::default();
+        let mut change = summary.change("a", view::ActionSummary::Create);
+        change.depends_on = view::SpanList {
+            first: u32::MAX,
+            count: 2,
+        };
+        let plan = summary.plan("terraform", vec![change]);
+        assert_eq!(
+            plan_from_wit(plan, &FakeHost).unwrap_err(),
+            Error::invalid_input(format!(
+                "the plan summary's list {}+2 is not within its 4 list elements",
+                u32::MAX
+            ))
+        );
+
+        // A span that splits a character is refused too, never a panic.
+        let mut summary = Summary::default();
+        let mut change = summary.change("é", view::ActionSummary::Create);
+        change.address = view::Span { start: 0, len: 1 };
+        let plan = summary.plan("terraform", vec![change]);
+        assert!(plan_from_wit(plan, &FakeHost).is_err());
     }
 
     #[test]

@@ -384,7 +384,7 @@ fn evaluation_section(args: &Args, out: &Out, sizes: &[usize]) -> Result<()> {
             let plan = Arc::new(Plan::from_json(&text).context("cannot parse the generated plan")?);
             let t1 = Instant::now();
             let guest_plan = GuestPlan::new(Arc::clone(&plan));
-            guest_plan.summary();
+            guest_plan.packed_summary();
             let index = PlanIndex::new(&plan);
             let t2 = Instant::now();
             let evaluation = loaded

@@ -36,6 +36,19 @@ pub mod policy_0_3 {
     });
 }
 
+/// Bindings for `world policy` of `provkey:plan@0.4.0`, the contract of compiled
+/// languages: 0.2.0's summary with every string in one text, so that it crosses in
+/// three allocations (built in `plan_view.rs`). Its `types` are 0.1.0's, unchanged.
+pub mod policy_0_4 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/plan@0.4.0",
+        world: "policy",
+        with: {
+            "provkey:plan/types": super::policy::provkey::plan::types,
+        },
+    });
+}
+
 /// Bindings for `world planner` of `provkey:plan@0.1.0`, sharing the policy world's types.
 pub mod planner {
     wasmtime::component::bindgen!({

@@ -23,7 +23,7 @@ const STDERR_CAPTURE: usize = 16 << 10;
 const RANDOM_SEED: &[u8] = b"provkey: guests get deterministic randomness";
 
 pub struct GuestState {
-    /// The plan under evaluation, for a `provkey:plan@0.2.0` policy's `plan-view`.
+    /// The plan under evaluation, for the `plan-view` of a policy of 0.2.0 or later.
     pub(crate) plan: Option<Arc<Plan>>,
     wasi: WasiCtx,
     table: ResourceTable,

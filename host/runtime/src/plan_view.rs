@@ -1,20 +1,23 @@
-//! `provkey:plan/plan-view` of 0.2.0 and 0.3.0: the plan a policy evaluates, as
-//! the host shows it. The policy receives every change without its attribute
-//! values and asks for the values it reads; the host answers from the one parsed
-//! plan that every policy of the check shares, so a member that several policies
-//! read is found once. A 0.3.0 policy receives the changes as one JSON text and
-//! asks for one member of every change per call.
+//! `provkey:plan/plan-view` of 0.2.0, 0.3.0 and 0.4.0: the plan a policy
+//! evaluates, as the host shows it. The policy receives every change without its
+//! attribute values and asks for the values it reads; the host answers from the one
+//! parsed plan that every policy of the check shares, so a member that several
+//! policies read is found once. A 0.3.0 policy receives the changes as one JSON text
+//! and asks for one member of every change per call; a 0.4.0 policy receives them
+//! as records whose strings are spans of one text.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
 
-use provkey_plan::{Action, JsonText, Plan, ResourceMode};
+use provkey_plan::{Action, JsonText, Plan, ReplaceOrder, ResourceChange, ResourceMode};
 use serde::Serialize;
 
 use crate::bindings::policy::provkey::plan::types as wit;
 use crate::bindings::policy_0_2::provkey::plan::plan_view as view;
 use crate::bindings::policy_0_3::provkey::plan::plan_view as view_0_3;
+use crate::bindings::policy_0_4::provkey::plan::plan_view as view_0_4;
 use crate::bindings::{action_to_wit, mode_to_wit};
 use crate::guest::GuestState;
 
@@ -26,6 +29,7 @@ pub struct GuestPlan {
     full: OnceLock<wit::Plan>,
     summary: OnceLock<view::PlanSummary>,
     summary_json: OnceLock<String>,
+    packed: OnceLock<Option<view_0_4::PlanSummary>>,
 }
 
 impl GuestPlan {
@@ -35,6 +39,7 @@ impl GuestPlan {
             full: OnceLock::new(),
             summary: OnceLock::new(),
             summary_json: OnceLock::new(),
+            packed: OnceLock::new(),
         }
     }
 
@@ -58,6 +63,123 @@ impl GuestPlan {
     pub fn summary_json(&self) -> &str {
         self.summary_json
             .get_or_init(|| summary_to_json(&self.plan))
+    }
+
+    /// The plan without attribute values, its strings in one text, for
+    /// `provkey:plan@0.4.0` policies; none when a string or list lies beyond the
+    /// 4 GiB that a span can address (more than any guest memory holds anyway).
+    pub fn packed_summary(&self) -> Option<&view_0_4::PlanSummary> {
+        self.packed
+            .get_or_init(|| PackedSummary::default().build(&self.plan))
+            .as_ref()
+    }
+}
+
+/// Builds a 0.4.0 summary: strings are appended to one text, and a string seen
+/// before (a type, a provider, a module path, a path in a list) reuses its span.
+#[derive(Default)]
+struct PackedSummary<'a> {
+    text: String,
+    lists: Vec<view_0_4::Span>,
+    seen: HashMap<&'a str, view_0_4::Span>,
+}
+
+impl<'a> PackedSummary<'a> {
+    fn build(mut self, plan: &'a Plan) -> Option<view_0_4::PlanSummary> {
+        let source = self.string(plan.source.as_str())?;
+        let format_version = self.string(&plan.source_version)?;
+        let changes = plan
+            .changes
+            .iter()
+            .map(|change| self.change(change))
+            .collect::<Option<Vec<_>>>()?;
+        Some(view_0_4::PlanSummary {
+            text: self.text,
+            lists: self.lists,
+            source,
+            format_version,
+            changes,
+        })
+    }
+
+    fn change(&mut self, change: &'a ResourceChange) -> Option<view_0_4::ChangeSummary> {
+        Some(view_0_4::ChangeSummary {
+            // Addresses are unique within a plan: looking them up would find nothing.
+            address: self.append(&change.address)?,
+            previous_address: match &change.previous_address {
+                Some(address) => Some(self.append(address)?),
+                None => None,
+            },
+            module_path: self.string(&change.module_path)?,
+            mode: mode_to_wit(change.mode),
+            type_: self.string(&change.resource_type)?,
+            name: self.string(&change.name)?,
+            provider: self.string(&change.provider)?,
+            action: match &change.action {
+                Action::Create => view_0_4::ActionSummary::Create,
+                Action::Replace(r) => {
+                    view_0_4::ActionSummary::Replace(view_0_4::ReplacementSummary {
+                        order: match r.order {
+                            ReplaceOrder::DestroyBeforeCreate => {
+                                wit::ReplaceOrder::DestroyBeforeCreate
+                            }
+                            ReplaceOrder::CreateBeforeDestroy => {
+                                wit::ReplaceOrder::CreateBeforeDestroy
+                            }
+                        },
+                        reason: match &r.reason {
+                            Some(reason) => Some(self.string(reason)?),
+                            None => None,
+                        },
+                        paths: self.list(&r.paths)?,
+                    })
+                }
+                Action::Destroy => view_0_4::ActionSummary::Destroy,
+                Action::Read => view_0_4::ActionSummary::Read,
+                Action::NoOp => view_0_4::ActionSummary::NoOp,
+                Action::Forget => view_0_4::ActionSummary::Forget,
+                Action::Update => view_0_4::ActionSummary::Update,
+            },
+            has_before: change.before.is_some(),
+            has_after: change.after.is_some(),
+            after_unknown: self.list(&change.after_unknown)?,
+            before_sensitive: self.list(&change.before_sensitive)?,
+            after_sensitive: self.list(&change.after_sensitive)?,
+            depends_on: self.list(&change.depends_on)?,
+        })
+    }
+
+    /// `text` appended, or its span if it was seen before.
+    fn string(&mut self, text: &'a str) -> Option<view_0_4::Span> {
+        if let Some(span) = self.seen.get(text) {
+            return Some(*span);
+        }
+        let span = self.append(text)?;
+        self.seen.insert(text, span);
+        Some(span)
+    }
+
+    fn append(&mut self, text: &str) -> Option<view_0_4::Span> {
+        let span = view_0_4::Span {
+            start: u32::try_from(self.text.len()).ok()?,
+            len: u32::try_from(text.len()).ok()?,
+        };
+        span.start.checked_add(span.len)?;
+        self.text.push_str(text);
+        Some(span)
+    }
+
+    fn list(&mut self, items: &'a [String]) -> Option<view_0_4::SpanList> {
+        let list = view_0_4::SpanList {
+            first: u32::try_from(self.lists.len()).ok()?,
+            count: u32::try_from(items.len()).ok()?,
+        };
+        list.first.checked_add(list.count)?;
+        for item in items {
+            let span = self.string(item)?;
+            self.lists.push(span);
+        }
+        Some(list)
     }
 }
 
@@ -99,7 +221,7 @@ struct JsonChange<'a> {
 
 #[derive(Serialize)]
 struct JsonReplacement<'a> {
-    order: provkey_plan::ReplaceOrder,
+    order: ReplaceOrder,
     reason: Option<&'a str>,
     paths: &'a [String],
 }
@@ -179,7 +301,7 @@ impl GuestState {
     }
 }
 
-fn side_value(change: &provkey_plan::ResourceChange, side: view::Side) -> Option<&JsonText> {
+fn side_value(change: &ResourceChange, side: view::Side) -> Option<&JsonText> {
     match side {
         view::Side::Before => change.before.as_ref(),
         view::Side::After => change.after.as_ref(),
@@ -209,6 +331,16 @@ fn side_0_2(side: view_0_3::Side) -> view::Side {
 /// memory limit; how often it may ask, by its deadline.
 impl view::Host for GuestState {
     fn value(&mut self, change: u32, side: view::Side, pointer: String) -> Option<String> {
+        text_at(self.plan_value(change, side)?, &pointer).map(Cow::into_owned)
+    }
+}
+
+impl view_0_4::Host for GuestState {
+    fn value(&mut self, change: u32, side: view_0_4::Side, pointer: String) -> Option<String> {
+        let side = match side {
+            view_0_4::Side::Before => view::Side::Before,
+            view_0_4::Side::After => view::Side::After,
+        };
         text_at(self.plan_value(change, side)?, &pointer).map(Cow::into_owned)
     }
 }
@@ -294,6 +426,69 @@ mod tests {
         assert_eq!(
             values(Before, ""),
             json!({"0": {"tags": {"env": "dev"}}, "2": {"ami": "x"}})
+        );
+    }
+
+    #[test]
+    fn the_packed_summary_spells_every_string_of_the_plan_and_shares_repeats() {
+        let plan = Plan::from_json(PLAN).unwrap();
+        let guest_plan = GuestPlan::new(Arc::new(plan.clone()));
+        let summary = guest_plan.packed_summary().unwrap();
+        let at = |span: view_0_4::Span| {
+            &summary.text[span.start as usize..(span.start + span.len) as usize]
+        };
+        let list = |list: view_0_4::SpanList| -> Vec<&str> {
+            summary.lists[list.first as usize..(list.first + list.count) as usize]
+                .iter()
+                .map(|span| at(*span))
+                .collect()
+        };
+        assert_eq!(at(summary.source), "terraform");
+        assert_eq!(at(summary.format_version), "1.2");
+        assert_eq!(summary.changes.len(), plan.changes.len());
+        for (packed, change) in summary.changes.iter().zip(&plan.changes) {
+            assert_eq!(at(packed.address), change.address);
+            assert_eq!(
+                packed.previous_address.map(at),
+                change.previous_address.as_deref()
+            );
+            assert_eq!(at(packed.module_path), change.module_path);
+            assert_eq!(at(packed.type_), change.resource_type);
+            assert_eq!(at(packed.name), change.name);
+            assert_eq!(at(packed.provider), change.provider);
+            assert_eq!(packed.has_before, change.before.is_some());
+            assert_eq!(packed.has_after, change.after.is_some());
+            assert_eq!(list(packed.after_unknown), change.after_unknown);
+            assert_eq!(list(packed.before_sensitive), change.before_sensitive);
+            assert_eq!(list(packed.after_sensitive), change.after_sensitive);
+            assert_eq!(list(packed.depends_on), change.depends_on);
+        }
+        assert!(matches!(
+            summary.changes[0].action,
+            view_0_4::ActionSummary::Update
+        ));
+        let view_0_4::ActionSummary::Replace(replacement) = summary.changes[2].action else {
+            panic!("change 2 is a replacement");
+        };
+        assert!(matches!(
+            replacement.order,
+            wit::ReplaceOrder::CreateBeforeDestroy
+        ));
+        assert_eq!(
+            replacement.reason.map(at),
+            Some("replace_because_cannot_update")
+        );
+        assert_eq!(list(replacement.paths), ["/ami"]);
+        assert_eq!(list(summary.changes[1].after_unknown), ["/id"]);
+        // The provider, written once for all three changes.
+        let (first, last) = (summary.changes[0].provider, summary.changes[2].provider);
+        assert_eq!((first.start, first.len), (last.start, last.len));
+        assert_eq!(
+            summary
+                .text
+                .matches("registry.terraform.io/hashicorp/aws")
+                .count(),
+            1
         );
     }
 

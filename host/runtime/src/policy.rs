@@ -9,7 +9,7 @@ use wasmtime::Store;
 
 use crate::bindings::{
     self, policy::PolicyPre, policy_0_2::PolicyPre as PolicyPre0_2,
-    policy_0_3::PolicyPre as PolicyPre0_3,
+    policy_0_3::PolicyPre as PolicyPre0_3, policy_0_4::PolicyPre as PolicyPre0_4,
 };
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
@@ -41,6 +41,7 @@ enum Instance {
     V0_1(bindings::policy::Policy),
     V0_2(bindings::policy_0_2::Policy),
     V0_3(bindings::policy_0_3::Policy),
+    V0_4(bindings::policy_0_4::Policy),
 }
 
 /// The contract a policy component implements, and its prepared instance.
@@ -52,6 +53,8 @@ enum Contract {
     /// `provkey:plan/policy@0.3.0`: the plan summary crosses as JSON text, values
     /// are read one member of every change at a time.
     V0_3(PolicyPre0_3<GuestState>),
+    /// `provkey:plan@0.4.0`: 0.2.0's summary with every string in one text.
+    V0_4(PolicyPre0_4<GuestState>),
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -73,12 +76,15 @@ pub struct Evaluation {
 }
 
 /// What a policy component may implement, for error messages.
-const POLICY_WORLDS: &str = "the `policy` world of provkey:plan@0.3.0, @0.2.0 or @0.1.0";
+const POLICY_WORLDS: &str = "the `policy` world of provkey:plan@0.4.0, @0.3.0, @0.2.0 or @0.1.0";
 
 /// Wraps a linked component in the newest contract it implements.
 fn link_policy(
     instance_pre: wasmtime::component::InstancePre<GuestState>,
 ) -> wasmtime::Result<Contract> {
+    if let Ok(pre) = PolicyPre0_4::new(instance_pre.clone()) {
+        return Ok(Contract::V0_4(pre));
+    }
     if let Ok(pre) = PolicyPre0_3::new(instance_pre.clone()) {
         return Ok(Contract::V0_3(pre));
     }
@@ -178,6 +184,9 @@ impl Runtime {
                         Instance::V0_3(policy) => {
                             policy.provkey_plan_policy_api().call_metadata(store)
                         }
+                        Instance::V0_4(policy) => {
+                            policy.provkey_plan_policy_api().call_metadata(store)
+                        }
                     })
                     .map(bindings::metadata_from_wit)
                     .map_err(|failure| RuntimeError::Metadata {
@@ -213,6 +222,16 @@ impl Runtime {
         config: &str,
     ) -> Evaluation {
         let started = Instant::now();
+        // Building the 0.4.0 summary fails only for a plan whose strings pass 4 GiB,
+        // which no guest memory could hold.
+        if matches!(policy.pre, Contract::V0_4(_)) && plan.packed_summary().is_none() {
+            return Evaluation {
+                result: Err(GuestFailure::Memory {
+                    limit_mib: self.limits.memory_bytes >> 20,
+                }),
+                elapsed: started.elapsed(),
+            };
+        }
         let result = self
             .call_policy(&policy.pre, Some(plan), |store, instance| match instance {
                 Instance::V0_1(policy) => policy
@@ -227,6 +246,13 @@ impl Runtime {
                     .provkey_plan_policy_api()
                     .call_evaluate(store, plan.summary_json(), config)
                     .map(|returned| returned.map(Returned::Json)),
+                Instance::V0_4(policy) => match plan.packed_summary() {
+                    Some(summary) => policy
+                        .provkey_plan_policy_api()
+                        .call_evaluate(store, summary, config)
+                        .map(|returned| returned.map(Returned::Records)),
+                    None => Err(wasmtime::format_err!("the plan is too large for 0.4.0")),
+                },
             })
             .and_then(|returned| match returned {
                 Ok(Returned::Records(findings)) => check_findings(
@@ -267,6 +293,7 @@ impl Runtime {
             Contract::V0_1(pre) => pre.instantiate(&mut store).map(Instance::V0_1),
             Contract::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
             Contract::V0_3(pre) => pre.instantiate(&mut store).map(Instance::V0_3),
+            Contract::V0_4(pre) => pre.instantiate(&mut store).map(Instance::V0_4),
         };
         let instance = match instance {
             Ok(instance) => instance,
