@@ -155,10 +155,13 @@ fn plan_from_wit(
             )));
         }
     };
-    let changes = (0u32..)
-        .zip(plan.changes)
-        .map(|(index, change)| change_from_wit(&text, index, change, values))
-        .collect::<Result<_, _>>()?;
+    // Sized up front: collecting through `Result` would grow the vector by
+    // doubling, and with the strings allocated in between, each step would copy it
+    // to fresh memory (the bump allocator reuses nothing).
+    let mut changes = Vec::with_capacity(plan.changes.len());
+    for (index, change) in (0u32..).zip(plan.changes) {
+        changes.push(change_from_wit(&text, index, change, values)?);
+    }
     Ok(Plan {
         format: PROVKEY_PLAN_FORMAT.to_string(),
         format_version: PROVKEY_PLAN_FORMAT_VERSION.to_string(),
