@@ -106,10 +106,7 @@ pub(crate) fn action_to_wit(action: &model::Action) -> wit::Action {
     match action {
         model::Action::Create => wit::Action::Create,
         model::Action::Replace(r) => wit::Action::Replace(wit::Replacement {
-            order: match r.order {
-                model::ReplaceOrder::DestroyBeforeCreate => wit::ReplaceOrder::DestroyBeforeCreate,
-                model::ReplaceOrder::CreateBeforeDestroy => wit::ReplaceOrder::CreateBeforeDestroy,
-            },
+            order: replace_order_to_wit(r.order),
             reason: r.reason.clone(),
             paths: r.paths.clone(),
         }),
@@ -118,6 +115,13 @@ pub(crate) fn action_to_wit(action: &model::Action) -> wit::Action {
         model::Action::NoOp => wit::Action::NoOp,
         model::Action::Forget => wit::Action::Forget,
         model::Action::Update => wit::Action::Update,
+    }
+}
+
+pub(crate) fn replace_order_to_wit(order: model::ReplaceOrder) -> wit::ReplaceOrder {
+    match order {
+        model::ReplaceOrder::DestroyBeforeCreate => wit::ReplaceOrder::DestroyBeforeCreate,
+        model::ReplaceOrder::CreateBeforeDestroy => wit::ReplaceOrder::CreateBeforeDestroy,
     }
 }
 

@@ -18,7 +18,7 @@ use crate::bindings::policy::provkey::plan::types as wit;
 use crate::bindings::policy_0_2::provkey::plan::plan_view as view;
 use crate::bindings::policy_0_3::provkey::plan::plan_view as view_0_3;
 use crate::bindings::policy_0_4::provkey::plan::plan_view as view_0_4;
-use crate::bindings::{action_to_wit, mode_to_wit};
+use crate::bindings::{action_to_wit, mode_to_wit, replace_order_to_wit};
 use crate::guest::GuestState;
 
 /// A plan ready for guests of either contract, each form built on first need and
@@ -119,14 +119,7 @@ impl<'a> PackedSummary<'a> {
                 Action::Create => view_0_4::ActionSummary::Create,
                 Action::Replace(r) => {
                     view_0_4::ActionSummary::Replace(view_0_4::ReplacementSummary {
-                        order: match r.order {
-                            ReplaceOrder::DestroyBeforeCreate => {
-                                wit::ReplaceOrder::DestroyBeforeCreate
-                            }
-                            ReplaceOrder::CreateBeforeDestroy => {
-                                wit::ReplaceOrder::CreateBeforeDestroy
-                            }
-                        },
+                        order: replace_order_to_wit(r.order),
                         reason: match &r.reason {
                             Some(reason) => Some(self.string(reason)?),
                             None => None,
