@@ -8,7 +8,9 @@
 //! Environment: `WASM_DIR=DIR` loads `DIR/<policy_id>.wasm` instead of the embedded
 //! components (to compare builds of the policies); `ONLY=ID` times one policy;
 //! `PERFMAP=1` writes `/tmp/perf-PID.map` so that `perf report` names guest
-//! functions; `PROVKEY_CACHE_DIR` is the compilation cache (default: none).
+//! functions; `PROVKEY_CACHE_DIR` is the compilation cache (default: none);
+//! `CONFIG=JSON` replaces the benchmark's configuration of every policy timed (with
+//! `ONLY`, of that one).
 
 use std::time::Instant;
 
@@ -46,6 +48,7 @@ fn main() -> Result<()> {
         ms(started)
     );
     let index = provkey_runtime::PlanIndex::new(&plan);
+    let config_override = std::env::var("CONFIG").ok();
     println!("{:24} {:>12} {:>12}", "policy", "wasm p50", "native");
     for (id, config) in CONFIGS {
         if only.as_deref().is_some_and(|o| o != id) {
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
                 .to_vec(),
         };
         let policy = runtime.load_policy(id, PolicyOrigin::Stock, &bytes)?;
+        let config = config_override.as_deref().unwrap_or(config);
         let mut times = Vec::with_capacity(iters);
         for _ in 0..iters.max(1) {
             let started = Instant::now();

@@ -120,7 +120,7 @@ impl Arm {
 
     fn label(self) -> &'static str {
         match self {
-            Arm::Floor => "native floor (stock policies' Rust, 1 thread)",
+            Arm::Floor => "native floor (stock Rust, 1 thread, mimalloc)",
             Arm::Provkey => "provkey (stock Wasm, parallel)",
             Arm::Regorus => "regorus 0.14 (Rego)",
             Arm::Opa => "OPA v1.20.2 (Go, in-process .so)",

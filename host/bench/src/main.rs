@@ -16,6 +16,12 @@
 //! bench/run.sh                              # side by side with the peers (`compare`)
 //! ```
 
+// Every arm timed in this process (the native floor, provkey and its variants) uses
+// the allocator the `provkey` CLI ships with. Under the system allocator the floor
+// spent a third of its time in malloc and free, which flattered provkey's ratio.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod boundary;
 mod compare;
 mod machine;
