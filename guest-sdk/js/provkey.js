@@ -9,15 +9,16 @@
 // evaluate(plan, config) }`. `provkey build` turns the module into a component
 // with componentize-js; `node --test` runs the same code natively (see `testPlan`).
 //
-// Built components implement `provkey:plan@0.3.0`: the plan arrives as one JSON
-// text and a change's values stay in the host until the policy reads them. The
+// Built components implement `provkey:plan@0.5.0`: the plan arrives as one JSON
+// text, a change's values stay in the host until the policy reads them, and the
+// findings leave as one JSON text in UTF-8 bytes. The
 // first `afterAt("/tags/env")` asks the host for the member `tags` of every change
 // in one call, and walks the rest here; reading `change.after` whole asks for that
 // change's whole value. A policy that reads one or two attributes of each change
 // never parses the rest.
 
 /** The contract this SDK is written for. */
-export const CONTRACT = "provkey:plan@0.3.0";
+export const CONTRACT = "provkey:plan@0.5.0";
 
 export const Severity = Object.freeze({
   INFO: "info", LOW: "low", MEDIUM: "medium", HIGH: "high", CRITICAL: "critical",
@@ -314,7 +315,7 @@ export function testPlan(data) {
 }
 
 // `provkey build` puts `import { value as planViewValue, values as planViewValues }
-// from "provkey:plan/plan-view@0.3.0"` before the SDK; natively they are never called.
+// from "provkey:plan/plan-view@0.5.0"` before the SDK; natively they are never called.
 /* global planViewValue, planViewValues */
 function fromWit(planJson) {
   const plan = JSON.parse(planJson);
@@ -340,6 +341,7 @@ function guestError(tag, message) {
 }
 
 const opt = (v) => (v === null || v === undefined ? undefined : v);
+const UTF8 = new TextEncoder();
 const FINDING_FIELDS = [
   "rule", "severity", "enforcement", "message", "address", "attribute", "remediation",
 ];
@@ -363,8 +365,10 @@ export function exportPolicy(policy) {
         throw guestError("failed", `${e && e.name}: ${e && e.message}`);
       }
       // One JSON text (native) instead of a record per finding, lowered by
-      // interpreted glue; the replacer keeps the finding fields only.
-      return JSON.stringify(findings, FINDING_FIELDS);
+      // interpreted glue; the replacer keeps the finding fields only. Returned as
+      // bytes: the glue copies a byte array natively, but measures a string one
+      // character at a time in interpreted code (50 ms for 1,000 findings).
+      return UTF8.encode(JSON.stringify(findings, FINDING_FIELDS));
     },
   };
 }

@@ -109,12 +109,13 @@ fn template_round_trip(lang: &str) {
         "cannot build the {lang} template:\n{built:?}"
     );
     assert!(output.is_file(), "{built:?}");
-    // Python and JavaScript policies receive the plan as JSON text (0.3.0), Rust
-    // ones as records whose strings share one text (0.4.0); the C SDK's bindings
-    // are generated from 0.1.0.
+    // Python and JavaScript policies receive the plan as JSON text (0.3.0; 0.5.0
+    // returns the findings as bytes), Rust ones as records whose strings share one
+    // text (0.4.0); the C SDK's bindings are generated from 0.1.0.
     let contract = match lang {
         "c" => "0.1.0",
         "rust" => "0.4.0",
+        "js" => "0.5.0",
         _ => "0.3.0",
     };
     let inspected = run(provkey().arg("inspect").arg(&output));
@@ -360,7 +361,7 @@ export const probe = {
 export const policyApi = exportPolicy(probe);
 "#;
 
-/// Built as components (provkey:plan@0.3.0), the Python and JavaScript SDKs read the
+/// Built as components (provkey:plan@0.3.0 and @0.5.0), the Python and JavaScript SDKs read the
 /// values of a plan from the host exactly as the plan has them.
 #[test]
 fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
@@ -405,6 +406,38 @@ fn the_python_and_js_sdks_read_values_from_the_host_as_the_plan_has_them() {
             .collect();
         assert_eq!(read, expected, "{file}: {checked:?}");
     }
+}
+
+/// A JavaScript policy (provkey:plan@0.5.0) returns its findings as bytes; bytes
+/// that are not UTF-8 fail the policy with a message that says so, never a pass.
+#[test]
+fn a_javascript_policy_whose_findings_are_not_utf8_fails_closed() {
+    const NOT_UTF8: &str = r#"import { exportPolicy, rule } from "./provkey.js";
+
+const SDK = exportPolicy({ id: "bytes", rules: [rule("r", "a rule")], evaluate() { return []; } });
+export const policyApi = {
+  metadata: SDK.metadata,
+  // `[`, a lone continuation byte, `]`.
+  evaluate() { return new Uint8Array([0x5b, 0x80, 0x5d]); },
+};
+"#;
+    let (_dir, output, _) = build_project(&[("policy.js", NOT_UTF8)]);
+    let (_plan_dir, plan) = support::temp_file("plan.json", PROBE_PLAN.as_bytes());
+    let checked = run(provkey()
+        .args(["check", "--format", "json", "--plan"])
+        .arg(&plan)
+        .arg("--policy")
+        .arg(&output));
+    assert_eq!(checked.code, 3, "{checked:?}");
+    let report = checked.json();
+    assert_eq!(report["verdict"], "error", "{checked:?}");
+    let failure = &report["policies"][0]["failure"];
+    assert_eq!(failure["kind"], "bad-output", "{checked:?}");
+    let message = failure["message"].as_str().unwrap();
+    assert!(
+        message.contains("policy `bytes`") && message.contains("the findings are not UTF-8 text"),
+        "{message}"
+    );
 }
 
 /// The checked-in wit-bindgen C bindings (guest-sdk/c/bindings/) are exactly what

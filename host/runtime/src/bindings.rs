@@ -49,6 +49,20 @@ pub mod policy_0_4 {
     });
 }
 
+/// Bindings for `world policy` of `provkey:plan@0.5.0`, the contract of JavaScript
+/// policies: 0.3.0 with the findings returned as UTF-8 bytes, which JavaScript's
+/// glue copies natively where it measures a string one character at a time. Its
+/// `types` are 0.1.0's, unchanged; its `plan-view` answers as 0.3.0's does.
+pub mod policy_0_5 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/plan@0.5.0",
+        world: "policy",
+        with: {
+            "provkey:plan/types": super::policy::provkey::plan::types,
+        },
+    });
+}
+
 /// Bindings for `world planner` of `provkey:plan@0.1.0`, sharing the policy world's types.
 pub mod planner {
     wasmtime::component::bindgen!({

@@ -1,9 +1,9 @@
-//! `provkey:plan/plan-view` of 0.2.0, 0.3.0 and 0.4.0: the plan a policy
+//! `provkey:plan/plan-view` of 0.2.0, 0.3.0, 0.4.0 and 0.5.0: the plan a policy
 //! evaluates, as the host shows it. The policy receives every change without its
 //! attribute values and asks for the values it reads; the host answers from the one
 //! parsed plan that every policy of the check shares, so a member that several
-//! policies read is found once. A 0.3.0 policy receives the changes as one JSON text
-//! and asks for one member of every change per call; a 0.4.0 policy receives them
+//! policies read is found once. A 0.3.0 or 0.5.0 policy receives the changes as one
+//! JSON text and asks for one member of every change per call; a 0.4.0 policy receives them
 //! as records whose strings are spans of one text.
 
 use std::borrow::Cow;
@@ -18,6 +18,7 @@ use crate::bindings::policy::provkey::plan::types as wit;
 use crate::bindings::policy_0_2::provkey::plan::plan_view as view;
 use crate::bindings::policy_0_3::provkey::plan::plan_view as view_0_3;
 use crate::bindings::policy_0_4::provkey::plan::plan_view as view_0_4;
+use crate::bindings::policy_0_5::provkey::plan::plan_view as view_0_5;
 use crate::bindings::{action_to_wit, mode_to_wit, replace_order_to_wit};
 use crate::guest::GuestState;
 
@@ -335,6 +336,24 @@ impl view_0_4::Host for GuestState {
             view_0_4::Side::After => view::Side::After,
         };
         text_at(self.plan_value(change, side)?, &pointer).map(Cow::into_owned)
+    }
+}
+
+/// 0.5.0's `plan-view` is 0.3.0's.
+impl view_0_5::Host for GuestState {
+    fn value(&mut self, change: u32, side: view_0_5::Side, pointer: String) -> Option<String> {
+        view_0_3::Host::value(self, change, side_0_3(side), pointer)
+    }
+
+    fn values(&mut self, side: view_0_5::Side, pointer: String) -> String {
+        view_0_3::Host::values(self, side_0_3(side), pointer)
+    }
+}
+
+fn side_0_3(side: view_0_5::Side) -> view_0_3::Side {
+    match side {
+        view_0_5::Side::Before => view_0_3::Side::Before,
+        view_0_5::Side::After => view_0_3::Side::After,
     }
 }
 

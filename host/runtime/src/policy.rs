@@ -10,6 +10,7 @@ use wasmtime::Store;
 use crate::bindings::{
     self, policy::PolicyPre, policy_0_2::PolicyPre as PolicyPre0_2,
     policy_0_3::PolicyPre as PolicyPre0_3, policy_0_4::PolicyPre as PolicyPre0_4,
+    policy_0_5::PolicyPre as PolicyPre0_5,
 };
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
@@ -42,6 +43,7 @@ enum Instance {
     V0_2(bindings::policy_0_2::Policy),
     V0_3(bindings::policy_0_3::Policy),
     V0_4(bindings::policy_0_4::Policy),
+    V0_5(bindings::policy_0_5::Policy),
 }
 
 /// The contract a policy component implements, and its prepared instance.
@@ -55,6 +57,8 @@ enum Contract {
     V0_3(PolicyPre0_3<GuestState>),
     /// `provkey:plan@0.4.0`: 0.2.0's summary with every string in one text.
     V0_4(PolicyPre0_4<GuestState>),
+    /// `provkey:plan@0.5.0`: 0.3.0 with the findings returned as UTF-8 bytes.
+    V0_5(PolicyPre0_5<GuestState>),
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -76,7 +80,8 @@ pub struct Evaluation {
 }
 
 /// What a policy component may implement, for error messages.
-const POLICY_WORLDS: &str = "the `policy` world of provkey:plan@0.4.0, @0.3.0, @0.2.0 or @0.1.0";
+const POLICY_WORLDS: &str =
+    "the `policy` world of provkey:plan@0.5.0, @0.4.0, @0.3.0, @0.2.0 or @0.1.0";
 
 /// Wraps a linked component in the newest contract it implements.
 fn link_policy(
@@ -84,6 +89,9 @@ fn link_policy(
 ) -> wasmtime::Result<Contract> {
     if let Ok(pre) = PolicyPre0_4::new(instance_pre.clone()) {
         return Ok(Contract::V0_4(pre));
+    }
+    if let Ok(pre) = PolicyPre0_5::new(instance_pre.clone()) {
+        return Ok(Contract::V0_5(pre));
     }
     if let Ok(pre) = PolicyPre0_3::new(instance_pre.clone()) {
         return Ok(Contract::V0_3(pre));
@@ -187,6 +195,9 @@ impl Runtime {
                         Instance::V0_4(policy) => {
                             policy.provkey_plan_policy_api().call_metadata(store)
                         }
+                        Instance::V0_5(policy) => {
+                            policy.provkey_plan_policy_api().call_metadata(store)
+                        }
                     })
                     .map(bindings::metadata_from_wit)
                     .map_err(|failure| RuntimeError::Metadata {
@@ -253,6 +264,10 @@ impl Runtime {
                         .map(|returned| returned.map(Returned::Records)),
                     None => Err(wasmtime::format_err!("the plan is too large for 0.4.0")),
                 },
+                Instance::V0_5(policy) => policy
+                    .provkey_plan_policy_api()
+                    .call_evaluate(store, plan.summary_json(), config)
+                    .map(|returned| returned.map(Returned::JsonBytes)),
             })
             .and_then(|returned| match returned {
                 Ok(Returned::Records(findings)) => check_findings(
@@ -262,6 +277,14 @@ impl Runtime {
                     self.limits.output_bytes,
                 ),
                 Ok(Returned::Json(text)) => findings_from_json(&text, self.limits.output_bytes)
+                    .and_then(|findings| {
+                        check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
+                    }),
+                Ok(Returned::JsonBytes(bytes)) => std::str::from_utf8(&bytes)
+                    .map_err(|err| GuestFailure::BadOutput {
+                        reason: format!("the findings are not UTF-8 text: {err}"),
+                    })
+                    .and_then(|text| findings_from_json(text, self.limits.output_bytes))
                     .and_then(|findings| {
                         check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
                     }),
@@ -294,6 +317,7 @@ impl Runtime {
             Contract::V0_2(pre) => pre.instantiate(&mut store).map(Instance::V0_2),
             Contract::V0_3(pre) => pre.instantiate(&mut store).map(Instance::V0_3),
             Contract::V0_4(pre) => pre.instantiate(&mut store).map(Instance::V0_4),
+            Contract::V0_5(pre) => pre.instantiate(&mut store).map(Instance::V0_5),
         };
         let instance = match instance {
             Ok(instance) => instance,
@@ -386,13 +410,15 @@ pub(crate) fn is_identifier(id: &str) -> bool {
 }
 
 /// A policy's output is checked like any other untrusted input.
-/// What `evaluate` returned: findings as records (0.1.0, 0.2.0) or as JSON text (0.3.0).
+/// What `evaluate` returned: findings as records (0.1.0, 0.2.0, 0.4.0), as JSON text
+/// (0.3.0) or as the same text in UTF-8 bytes (0.5.0).
 enum Returned {
     Records(Vec<bindings::WitFinding>),
     Json(String),
+    JsonBytes(Vec<u8>),
 }
 
-/// One finding of a 0.3.0 policy's JSON array (see `wit/plan@0.3.0`).
+/// One finding of a 0.3.0 or 0.5.0 policy's JSON array (see `wit/plan@0.5.0`).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a finding object")]
 struct JsonFinding {
@@ -408,7 +434,7 @@ struct JsonFinding {
     remediation: Option<String>,
 }
 
-/// The findings of a 0.3.0 policy, from its JSON text; the text counts against the
+/// The findings of a 0.3.0 or 0.5.0 policy, from its JSON text; the text counts against the
 /// output limit before anything is parsed.
 fn findings_from_json(text: &str, output_limit: usize) -> Result<Vec<Finding>, GuestFailure> {
     if text.len() > output_limit {

@@ -18,9 +18,9 @@ use crate::exit::{CliError, CliResult, Exit};
 
 mod c;
 
-/// The contract Python and JavaScript policies are built against: the plan crosses
-/// as one JSON text (their runtimes parse it natively, where lifting records goes
-/// through interpreted glue) and values are read one member of every change per call.
+/// The contract Python policies are built against: the plan crosses as one JSON
+/// text (the runtime parses it natively, where lifting records goes through
+/// interpreted glue) and values are read one member of every change per call.
 pub const WIT_0_3: [(&str, &str); 2] = [
     (
         "types.wit",
@@ -29,6 +29,19 @@ pub const WIT_0_3: [(&str, &str); 2] = [
     (
         "worlds.wit",
         include_str!("../../../../wit/plan@0.3.0/worlds.wit"),
+    ),
+];
+/// The contract JavaScript policies are built against: 0.3.0 with the findings
+/// returned as UTF-8 bytes, which componentize-js's glue copies natively (a returned
+/// string is measured one character at a time in interpreted code).
+pub const WIT_0_5: [(&str, &str); 2] = [
+    (
+        "types.wit",
+        include_str!("../../../../wit/plan@0.5.0/types.wit"),
+    ),
+    (
+        "worlds.wit",
+        include_str!("../../../../wit/plan@0.5.0/worlds.wit"),
     ),
 ];
 /// The contract Rust policies are built against: values are read on demand through
@@ -158,7 +171,7 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
     let wit_files = match lang {
         Lang::C => WIT_0_1,
         Lang::Rust => WIT_0_4,
-        Lang::Js => WIT_0_3,
+        Lang::Js => WIT_0_5,
         Lang::Python => match vendored_python_sdk_before_0_3(dir) {
             None => WIT_0_3,
             Some((version, wit_files)) => {
@@ -354,7 +367,7 @@ pub fn bundle_js(policy: &str) -> String {
     // The SDK reads values through these imports (see `fromWit` in provkey.js).
     let mut out = String::from(
         "import { value as planViewValue, values as planViewValues } \
-         from \"provkey:plan/plan-view@0.3.0\";\n",
+         from \"provkey:plan/plan-view@0.5.0\";\n",
     );
     out.push_str(JS_SDK);
     out.push('\n');
