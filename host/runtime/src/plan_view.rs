@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
 
@@ -78,22 +80,28 @@ impl GuestPlan {
 
 /// Builds a 0.4.0 summary: strings are appended to one text, and a string seen
 /// before (a type, a provider, a module path, a path in a list) reuses its span.
+///
+/// It is built while every 0.4.0 policy of the check waits for it, so it is sized
+/// up front and hashes with foldhash: SipHash and regrowth made it 1.4 µs per change.
 #[derive(Default)]
 struct PackedSummary<'a> {
     text: String,
     lists: Vec<view_0_4::Span>,
-    seen: HashMap<&'a str, view_0_4::Span>,
+    seen: HashMap<&'a str, view_0_4::Span, RandomState>,
 }
 
 impl<'a> PackedSummary<'a> {
     fn build(mut self, plan: &'a Plan) -> Option<view_0_4::PlanSummary> {
+        // A change's strings take about 100 bytes (an address, a name, repeats
+        // written once); a wrong guess only costs a regrowth.
+        self.text.reserve(plan.changes.len().saturating_mul(100));
+        self.seen.reserve(plan.changes.len());
         let source = self.string(plan.source.as_str())?;
         let format_version = self.string(&plan.source_version)?;
-        let changes = plan
-            .changes
-            .iter()
-            .map(|change| self.change(change))
-            .collect::<Option<Vec<_>>>()?;
+        let mut changes = Vec::with_capacity(plan.changes.len());
+        for change in &plan.changes {
+            changes.push(self.change(change)?);
+        }
         Some(view_0_4::PlanSummary {
             text: self.text,
             lists: self.lists,

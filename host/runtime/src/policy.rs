@@ -105,7 +105,8 @@ fn link_policy(
 /// Checks the plan a guest sees against what it returns.
 #[derive(Debug)]
 pub struct PlanIndex<'a> {
-    addresses: HashSet<&'a str>,
+    // Built before any policy runs: foldhash rather than SipHash, as for the summary.
+    addresses: HashSet<&'a str, foldhash::fast::RandomState>,
 }
 
 impl<'a> PlanIndex<'a> {
