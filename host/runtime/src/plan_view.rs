@@ -8,10 +8,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
+
+use foldhash::fast::RandomState;
 
 use provkey_plan::{Action, JsonText, Plan, ReplaceOrder, ResourceChange, ResourceMode};
 use serde::Serialize;

@@ -257,7 +257,7 @@ impl Runtime {
                 Instance::V0_3(policy) => policy
                     .provkey_plan_policy_api()
                     .call_evaluate(store, plan.summary_json(), config)
-                    .map(|returned| returned.map(Returned::Json)),
+                    .map(|returned| returned.map(|text| Returned::Json(text.into_bytes()))),
                 Instance::V0_4(policy) => match plan.packed_summary() {
                     Some(summary) => policy
                         .provkey_plan_policy_api()
@@ -268,7 +268,7 @@ impl Runtime {
                 Instance::V0_5(policy) => policy
                     .provkey_plan_policy_api()
                     .call_evaluate(store, plan.summary_json(), config)
-                    .map(|returned| returned.map(Returned::JsonBytes)),
+                    .map(|returned| returned.map(Returned::Json)),
             })
             .and_then(|returned| match returned {
                 Ok(Returned::Records(findings)) => check_findings(
@@ -278,14 +278,6 @@ impl Runtime {
                     self.limits.output_bytes,
                 ),
                 Ok(Returned::Json(text)) => findings_from_json(&text, self.limits.output_bytes)
-                    .and_then(|findings| {
-                        check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
-                    }),
-                Ok(Returned::JsonBytes(bytes)) => std::str::from_utf8(&bytes)
-                    .map_err(|err| GuestFailure::BadOutput {
-                        reason: format!("the findings are not UTF-8 text: {err}"),
-                    })
-                    .and_then(|text| findings_from_json(text, self.limits.output_bytes))
                     .and_then(|findings| {
                         check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
                     }),
@@ -411,12 +403,11 @@ pub(crate) fn is_identifier(id: &str) -> bool {
 }
 
 /// A policy's output is checked like any other untrusted input.
-/// What `evaluate` returned: findings as records (0.1.0, 0.2.0, 0.4.0), as JSON text
-/// (0.3.0) or as the same text in UTF-8 bytes (0.5.0).
+/// What `evaluate` returned: findings as records (0.1.0, 0.2.0, 0.4.0) or as one
+/// JSON text (0.3.0 returns a string, 0.5.0 its UTF-8 bytes).
 enum Returned {
     Records(Vec<bindings::WitFinding>),
-    Json(String),
-    JsonBytes(Vec<u8>),
+    Json(Vec<u8>),
 }
 
 /// One finding of a 0.3.0 or 0.5.0 policy's JSON array (see `wit/plan@0.5.0`).
@@ -435,14 +426,18 @@ struct JsonFinding {
     remediation: Option<String>,
 }
 
-/// The findings of a 0.3.0 or 0.5.0 policy, from its JSON text; the text counts against the
-/// output limit before anything is parsed.
-fn findings_from_json(text: &str, output_limit: usize) -> Result<Vec<Finding>, GuestFailure> {
+/// The findings of a 0.3.0 or 0.5.0 policy, from its JSON text; the text counts
+/// against the output limit before anything is read, and a 0.5.0 policy's bytes must
+/// be UTF-8.
+fn findings_from_json(text: &[u8], output_limit: usize) -> Result<Vec<Finding>, GuestFailure> {
     if text.len() > output_limit {
         return Err(GuestFailure::OutputTooLarge {
             limit_bytes: output_limit,
         });
     }
+    let text = std::str::from_utf8(text).map_err(|err| GuestFailure::BadOutput {
+        reason: format!("the findings are not UTF-8 text: {err}"),
+    })?;
     let findings: Vec<JsonFinding> =
         serde_json::from_str(text).map_err(|err| GuestFailure::BadOutput {
             reason: format!("the findings are not a JSON array of findings: {err}"),
@@ -563,7 +558,8 @@ mod tests {
         let findings = findings_from_json(
             r#"[{"rule": "r", "severity": "high", "enforcement": "soft-mandatory",
                  "message": "m", "address": "a.b", "attribute": null},
-                {"rule": "s", "severity": "info", "enforcement": "advisory", "message": ""}]"#,
+                {"rule": "s", "severity": "info", "enforcement": "advisory", "message": ""}]"#
+                .as_bytes(),
             1 << 20,
         )
         .unwrap();
@@ -597,7 +593,7 @@ mod tests {
                 "missing field `message`",
             ),
         ] {
-            match findings_from_json(text, 1 << 20) {
+            match findings_from_json(text.as_bytes(), 1 << 20) {
                 Err(GuestFailure::BadOutput { reason }) => {
                     assert!(reason.contains(expected), "{text}: {reason}");
                     assert!(reason.starts_with("the findings are not a JSON array"));
@@ -611,8 +607,22 @@ mod tests {
     fn json_findings_past_the_output_limit_are_refused_before_parsing() {
         let text = format!("[{}]", " ".repeat(100));
         assert!(matches!(
-            findings_from_json(&text, 64),
+            findings_from_json(text.as_bytes(), 64),
             Err(GuestFailure::OutputTooLarge { limit_bytes: 64 })
         ));
+    }
+
+    #[test]
+    fn json_findings_that_are_not_utf8_are_bad_output() {
+        // `[`, a lone continuation byte, `]`: what a 0.5.0 policy could return.
+        match findings_from_json(&[b'[', 0x80, b']'], 1 << 20) {
+            Err(GuestFailure::BadOutput { reason }) => {
+                assert!(
+                    reason.starts_with("the findings are not UTF-8 text: invalid utf-8"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
