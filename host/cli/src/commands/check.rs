@@ -167,11 +167,12 @@ fn write_reports(targets: &[ReportTarget], run: &CheckRun) -> CliResult<()> {
     if let Some(target) = targets.iter().find(|t| t.path.is_none()) {
         let printed = match target.format {
             Format::Text => report::text::print(&run.report, &run.plan),
-            format => report::render(format, &run.report, &run.plan).and_then(|bytes| {
-                let mut out = std::io::stdout().lock();
-                std::io::Write::write_all(&mut out, &bytes)?;
-                std::io::Write::flush(&mut out)
-            }),
+            // Streamed: a report of thousands of findings is never held whole.
+            format => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                report::write(format, &run.report, &run.plan, &mut out)
+                    .and_then(|()| std::io::Write::flush(&mut out))
+            }
         };
         printed.map_err(|err| CliError::bad_input(anyhow!("cannot write the report: {err}")))?;
     }
@@ -343,7 +344,8 @@ pub fn run_check_with(
     // Parsing the plan and loading the policies do not depend on each other; in a
     // cold process each takes milliseconds, so they run side by side, and the plan's
     // digest is taken beside the loading (parsing is the longer of the two). A bad
-    // plan is still reported first.
+    // plan is still reported first. The configurations are checked against the
+    // policies' schemas on the loading side.
     let (plan, (policies, plan_blake3)) = rayon::join(
         || parse_plan(plan_path, &plan_bytes),
         || {
@@ -354,7 +356,11 @@ pub fn run_check_with(
                 runtime_args,
                 review_args,
                 trust_cli,
-            );
+            )
+            .and_then(|load| {
+                check_config_schemas(&load.configs, &load.loaded)?;
+                Ok(load)
+            });
             (policies, provkey_core::blake3_hex(&plan_bytes))
         },
     );
@@ -373,7 +379,6 @@ pub fn run_check_with(
         mut trust,
         waivers_path,
     } = policies?;
-    check_config_schemas(&configs, &loaded)?;
     if (waivers_path.is_some() || !review_args.overrides.is_empty()) && trust.is_none() {
         trust = match trust_cli {
             Some(path) => Some(review::load_trust_root(path)?),
@@ -400,7 +405,22 @@ pub fn run_check_with(
         "loaded {} policies",
         loaded.len()
     );
-    let mut outcomes = provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs);
+    // What the report needs from the plan alone is built on this thread while the
+    // policies run on the pool's: it would otherwise wait for them, idle.
+    let (outcomes, (plan_summary, redactor)) = std::thread::scope(|scope| {
+        let evaluation =
+            scope.spawn(|| provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs));
+        let for_report = (
+            PlanSummary::new(plan_path, &plan, &plan_bytes, plan_blake3.clone()),
+            report::redact::Redactor::from_plan(&plan),
+        );
+        // A panic while evaluating stays a panic, as it was before this thread.
+        let outcomes = evaluation
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (outcomes, for_report)
+    });
+    let mut outcomes = outcomes;
     tracing::info!(elapsed_ms = started.elapsed().as_millis(), "evaluated");
     outcomes.append(&mut failed);
     outcomes.sort_by(|a, b| a.id.cmp(&b.id));
@@ -411,12 +431,7 @@ pub fn run_check_with(
         runtime.cache().hits(),
         runtime.cache().misses()
     );
-    let report = CheckReport::reviewed(
-        PlanSummary::new(plan_path, &plan, &plan_bytes, plan_blake3),
-        &plan,
-        &outcomes,
-        &review,
-    );
+    let report = CheckReport::reviewed(plan_summary, &plan, &redactor, &outcomes, &review);
     let mut applied: Vec<usize> = report
         .findings
         .iter()

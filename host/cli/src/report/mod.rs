@@ -67,16 +67,28 @@ impl Format {
 
 /// Renders the report in `format`, without colour.
 pub fn render(format: Format, report: &CheckReport, plan: &Plan) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    match format {
-        Format::Text => text::write(report, plan, text::Palette::PLAIN, &mut out)?,
-        Format::Json => json::write(report, &mut out)?,
-        Format::Sarif => sarif::write(report, &mut out)?,
-        Format::Junit => junit::write(report, plan, &mut out)?,
-        Format::Markdown => markdown::write(report, plan, &mut out)?,
-        Format::Github => github::write(report, &mut out)?,
-    }
+    // A rough size (a JSON finding takes about 400 bytes), so that the buffer is not
+    // copied at every doubling while the report is written.
+    let mut out = Vec::with_capacity(4096 + 512 * report.findings.len());
+    write(format, report, plan, &mut out)?;
     Ok(out)
+}
+
+/// Writes a report in `format` to `out` as it is produced.
+pub fn write(
+    format: Format,
+    report: &CheckReport,
+    plan: &Plan,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        Format::Text => text::write(report, plan, text::Palette::PLAIN, &mut &mut *out),
+        Format::Json => json::write(report, out),
+        Format::Sarif => sarif::write(report, out),
+        Format::Junit => junit::write(report, plan, out),
+        Format::Markdown => markdown::write(report, plan, out),
+        Format::Github => github::write(report, out),
+    }
 }
 
 /// The JSON report's schema version; bumped on any incompatible change.
@@ -274,23 +286,32 @@ pub struct CheckReport {
 impl CheckReport {
     #[allow(dead_code, reason = "kept for commands that check without a review")]
     pub fn new(plan_summary: PlanSummary, plan: &Plan, outcomes: &[PolicyOutcome]) -> Self {
-        Self::reviewed(plan_summary, plan, outcomes, &Review::default())
+        let redactor = redact::Redactor::from_plan(plan);
+        Self::reviewed(plan_summary, plan, &redactor, outcomes, &Review::default())
     }
 
-    /// The report with the review's enforcement levels, waivers and overrides applied.
+    /// The report with the review's enforcement levels, waivers and overrides applied;
+    /// `redactor` holds `plan`'s sensitive values (built while the policies run).
     pub fn reviewed(
         plan_summary: PlanSummary,
         plan: &Plan,
+        redactor: &redact::Redactor,
         outcomes: &[PolicyOutcome],
         review: &Review,
     ) -> Self {
         let mut used = vec![0usize; review.exceptions.len()];
         let mut expired_hits = vec![0usize; review.exceptions.len()];
-        let redactor = redact::Redactor::from_plan(plan);
         let addresses: std::collections::HashSet<&str> =
             plan.changes.iter().map(|c| c.address.as_str()).collect();
-        let mut policies = Vec::new();
-        let mut findings = Vec::new();
+        let mut policies = Vec::with_capacity(outcomes.len());
+        // Sized up front: growing a vector of thousands of findings one doubling at a
+        // time touches fresh memory at every step.
+        let mut findings = Vec::with_capacity(
+            outcomes
+                .iter()
+                .map(|o| o.result.as_ref().map_or(0, Vec::len))
+                .sum(),
+        );
         let mut summary = Summary::default();
         for outcome in outcomes {
             let (origin, path) = match &outcome.origin {
@@ -319,7 +340,7 @@ impl CheckReport {
                                 _ => {}
                             }
                         }
-                        redact_finding(&redactor, &addresses, &mut finding);
+                        redact_finding(redactor, &addresses, &mut finding);
                         findings.push(FindingLine {
                             policy: outcome.id.clone(),
                             finding,

@@ -58,10 +58,8 @@ pub fn print(report: &CheckReport, plan: &Plan) -> std::io::Result<()> {
         anstream::ColorChoice::Never => Palette::PLAIN,
         _ => Palette::COLOUR,
     };
-    let mut rendered = Vec::with_capacity(64 * 1024);
-    write(report, plan, palette, &mut rendered)?;
-    let mut out = stdout.lock();
-    out.write_all(&rendered)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    write(report, plan, palette, &mut out)?;
     out.flush()
 }
 
