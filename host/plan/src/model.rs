@@ -250,14 +250,25 @@ impl ResourceChange {
         let empty = JsonText::new("{}");
         let before = self.before.as_ref().unwrap_or(&empty);
         let after = self.after.as_ref().unwrap_or(&empty);
+        // Each key is compared once: before's keys, then the keys only after has
+        // (which differ by definition). A key's pointer is built only when it is
+        // listed or an unknown path must be matched against it.
+        let unknown = |key: &str| {
+            !self.after_unknown.is_empty() && self.is_unknown(&pointer::from_segments([key]))
+        };
         let mut changed: Vec<String> = before
             .keys()
             .into_iter()
             .flatten()
-            .chain(after.keys().into_iter().flatten())
-            .map(|key| (key, pointer::from_segments([key])))
-            .filter(|(key, path)| self.is_unknown(path) || before.member_differs(after, key))
-            .map(|(_, path)| path)
+            .filter(|key| unknown(key) || before.member_differs(after, key))
+            .chain(
+                after
+                    .keys()
+                    .into_iter()
+                    .flatten()
+                    .filter(|key| !before.has_key(key)),
+            )
+            .map(|key| pointer::from_segments([key]))
             .collect();
         for unknown in &self.after_unknown {
             let top = unknown
