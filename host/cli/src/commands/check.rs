@@ -340,28 +340,29 @@ pub fn run_check_with(
 ) -> CliResult<CheckRun> {
     let started = std::time::Instant::now();
     let plan_bytes = read_plan_bytes(plan_path)?;
-    let runtime = runtime_args.build_for_input(plan_bytes.len())?;
     // Parsing the plan and loading the policies do not depend on each other; in a
-    // cold process each takes milliseconds, so they run side by side, and the plan's
-    // digest is taken beside the loading (parsing is the longer of the two). A bad
-    // plan is still reported first. The configurations are checked against the
-    // policies' schemas on the loading side.
-    let (plan, (policies, plan_blake3)) = rayon::join(
+    // cold process each takes milliseconds, so they run side by side, and the
+    // engine is started, the plan's digest taken and the configurations checked
+    // against the policies' schemas on the loading side (parsing is the longer of
+    // the two). A bad plan is still reported first.
+    let (plan, (loading, plan_blake3)) = rayon::join(
         || parse_plan(plan_path, &plan_bytes),
         || {
-            let policies = load_checks(
-                &runtime,
-                policies,
-                config_args,
-                runtime_args,
-                review_args,
-                trust_cli,
-            )
-            .and_then(|load| {
-                check_config_schemas(&load.configs, &load.loaded)?;
-                Ok(load)
-            });
-            (policies, provkey_core::blake3_hex(&plan_bytes))
+            let loading = runtime_args
+                .build_for_input(plan_bytes.len())
+                .and_then(|runtime| {
+                    let load = load_checks(
+                        &runtime,
+                        policies,
+                        config_args,
+                        runtime_args,
+                        review_args,
+                        trust_cli,
+                    )?;
+                    check_config_schemas(&load.configs, &load.loaded)?;
+                    Ok((runtime, load))
+                });
+            (loading, provkey_core::blake3_hex(&plan_bytes))
         },
     );
     // Shared with the policies' stores, which answer `plan-view` from it.
@@ -371,6 +372,7 @@ pub fn run_check_with(
         changes = plan.changes.len(),
         "read the plan"
     );
+    let (runtime, load) = loading?;
     let PolicyLoad {
         configs,
         loaded,
@@ -378,7 +380,7 @@ pub fn run_check_with(
         mut review,
         mut trust,
         waivers_path,
-    } = policies?;
+    } = load;
     if (waivers_path.is_some() || !review_args.overrides.is_empty()) && trust.is_none() {
         trust = match trust_cli {
             Some(path) => Some(review::load_trust_root(path)?),
