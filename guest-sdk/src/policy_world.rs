@@ -203,6 +203,10 @@ impl Text<'_> {
     }
 
     fn list(&self, list: view::SpanList) -> Result<Vec<String>, Error> {
+        // Most lists of most changes are empty (four per change).
+        if list.count == 0 {
+            return Ok(Vec::new());
+        }
         let first = list.first as usize;
         let spans = first
             .checked_add(list.count as usize)
@@ -215,7 +219,11 @@ impl Text<'_> {
                     self.lists.len()
                 ))
             })?;
-        spans.iter().map(|span| self.string(*span)).collect()
+        let mut strings = Vec::with_capacity(spans.len());
+        for span in spans {
+            strings.push(self.string(*span)?);
+        }
+        Ok(strings)
     }
 }
 
