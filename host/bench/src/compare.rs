@@ -381,6 +381,7 @@ pub fn run_compare(args: &CompareArgs) -> Result<()> {
         println!("OPA         not available here: {}", ctx.peers.opa_why);
     }
 
+    warm_cache(args, &ctx)?;
     let mut by_size: BTreeMap<usize, BTreeMap<Arm, Summary>> = BTreeMap::new();
     for &n in &args.sizes {
         let summary = size_section(args, &ctx, n)?;
@@ -398,6 +399,30 @@ pub fn run_compare(args: &CompareArgs) -> Result<()> {
     }
     println!();
     println!("load avg    {} (after)", loadavg());
+    Ok(())
+}
+
+/// Runs every Wasm arm once on a small plan, untimed, so that each engine
+/// configuration's compiled components are in the cache before any round: a peak RSS
+/// must not include Cranelift compiling them (a cold cache is the polyglot bench's
+/// "first compile").
+fn warm_cache(args: &CompareArgs, ctx: &Ctx) -> Result<()> {
+    let generated = genplan::generate(10, args.seed);
+    let plan = ctx.work.join("plan-warm-cache.json");
+    std::fs::write(&plan, &generated.json)
+        .with_context(|| format!("cannot write `{}`", plan.display()))?;
+    let mut arms = arms_for(args, ctx, 10);
+    arms.retain(|arm| !matches!(arm, Arm::Floor | Arm::Regorus | Arm::Opa));
+    for &arm in &arms {
+        run_child(ctx, arm, &plan, 0, 1)
+            .with_context(|| format!("cannot warm the compilation cache for `{}`", arm.key()))?;
+    }
+    println!(
+        "cache       the components compiled for {} engine configuration{} in `{}` before the rounds",
+        arms.len(),
+        if arms.len() == 1 { "" } else { "s" },
+        ctx.cache.display()
+    );
     Ok(())
 }
 
