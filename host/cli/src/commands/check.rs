@@ -409,7 +409,7 @@ pub fn run_check_with(
     );
     // What the report needs from the plan alone is built on this thread while the
     // policies run on the pool's: it would otherwise wait for them, idle.
-    let (outcomes, (plan_summary, redactor)) = std::thread::scope(|scope| {
+    let (mut outcomes, (plan_summary, redactor)) = std::thread::scope(|scope| {
         let evaluation =
             scope.spawn(|| provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs));
         let for_report = (
@@ -422,7 +422,6 @@ pub fn run_check_with(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (outcomes, for_report)
     });
-    let mut outcomes = outcomes;
     tracing::info!(elapsed_ms = started.elapsed().as_millis(), "evaluated");
     outcomes.append(&mut failed);
     outcomes.sort_by(|a, b| a.id.cmp(&b.id));
