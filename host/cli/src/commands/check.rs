@@ -413,7 +413,7 @@ pub fn run_check_with(
         let evaluation =
             scope.spawn(|| provkey_runtime::check_plan(&runtime, &plan, &loaded, &configs));
         let for_report = (
-            PlanSummary::new(plan_path, &plan, &plan_bytes, plan_blake3.clone()),
+            PlanSummary::new(plan_path, &plan, &plan_bytes, plan_blake3),
             report::redact::Redactor::from_plan(&plan),
         );
         // A panic while evaluating stays a panic, as it was before this thread.

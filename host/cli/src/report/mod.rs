@@ -82,7 +82,7 @@ pub fn write(
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     match format {
-        Format::Text => text::write(report, plan, text::Palette::PLAIN, &mut &mut *out),
+        Format::Text => text::write(report, plan, text::Palette::PLAIN, out),
         Format::Json => json::write(report, out),
         Format::Sarif => sarif::write(report, out),
         Format::Junit => junit::write(report, plan, out),

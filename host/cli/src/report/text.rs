@@ -68,7 +68,7 @@ pub fn write(
     report: &CheckReport,
     plan: &Plan,
     palette: Palette,
-    out: &mut impl Write,
+    out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let Palette {
         bold,
