@@ -184,3 +184,56 @@ fn terminal_escapes_in_guest_messages_are_neutralized() {
     assert!(!run.stdout.contains('\r'), "{run:?}");
     assert!(run.stdout.contains("\\u{1b}[2J"), "{run:?}");
 }
+
+/// `check_plan` hands the policies to the pool's threads from one queue: whatever
+/// order they finish in, the outcomes come back in the order given, each the same
+/// as the policy evaluated alone.
+#[test]
+fn check_plan_returns_each_outcome_in_the_order_given() {
+    use provkey_runtime::{PolicyOrigin, Runtime, RuntimeOptions};
+
+    let generated = provkey_bench::genplan::generate(300, 11);
+    let plan = std::sync::Arc::new(provkey_plan::Plan::from_json(&generated.json).unwrap());
+    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+    // Every stock policy twice, the second round reversed: more policies than
+    // threads, cheap ones between costly ones.
+    let mut ids: Vec<&str> = provkey_stock::STOCK_POLICIES.iter().map(|p| p.id).collect();
+    ids.extend(ids.clone().into_iter().rev());
+    let policies: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let stock = provkey_stock::find(id).unwrap();
+            runtime
+                .load_policy(stock.id, PolicyOrigin::Stock, stock.bytes)
+                .unwrap()
+        })
+        .collect();
+    let configs: std::collections::BTreeMap<String, String> = provkey_bench::floor::CONFIGS
+        .iter()
+        .map(|(id, config)| (id.to_string(), config.to_string()))
+        .collect();
+
+    let outcomes = provkey_runtime::check_plan(&runtime, &plan, &policies, &configs);
+
+    let returned: Vec<&str> = outcomes.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(returned, ids);
+    let guest_plan = provkey_runtime::GuestPlan::new(std::sync::Arc::clone(&plan));
+    let index = provkey_runtime::PlanIndex::new(&plan);
+    let mut found = 0;
+    for (outcome, policy) in outcomes.iter().zip(&policies) {
+        let config = configs
+            .get(policy.metadata.id.as_str())
+            .map_or("{}", String::as_str);
+        let alone = runtime
+            .evaluate(policy, &guest_plan, &index, config)
+            .result
+            .unwrap();
+        let together = outcome.result.as_ref().unwrap();
+        assert_eq!(together, &alone, "{}", outcome.id);
+        found += alone.len();
+    }
+    assert!(
+        found > 0,
+        "the plan gives findings, so the comparison means something"
+    );
+}
