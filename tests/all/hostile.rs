@@ -338,3 +338,68 @@ fn plan_view_answers_kept_without_end_hit_the_memory_limit() {
         "{run:?}"
     );
 }
+
+/// Instances share the pool's memory slots (`provkey_runtime::engine_config`): what
+/// an evaluation leaves in its memory, even where its allocator never reached, must
+/// be gone when the next instance takes the slot. One thread, so the slot the
+/// scribbling instance left is the next one taken, by the same policy and by
+/// another.
+#[test]
+fn a_reused_memory_slot_holds_nothing_of_the_instance_before() {
+    use provkey_runtime::{PolicyOrigin, Runtime, RuntimeOptions};
+
+    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+    let path = std::path::PathBuf::from(provkey_test_guests::HOSTILE);
+    let hostile = runtime
+        .load_policy(
+            "hostile",
+            PolicyOrigin::File(path.clone()),
+            &std::fs::read(&path).unwrap(),
+        )
+        .unwrap();
+    let stock = provkey_stock::find("required-tags").unwrap();
+    let other = runtime
+        .load_policy(stock.id, PolicyOrigin::Stock, stock.bytes)
+        .unwrap();
+    let plan = std::sync::Arc::new(provkey_plan::Plan::from_json(SAMPLE_PLAN).unwrap());
+    let guest_plan = provkey_runtime::GuestPlan::new(std::sync::Arc::clone(&plan));
+    let index = provkey_runtime::PlanIndex::new(&plan);
+    let message = |mode: &str| {
+        let findings = runtime
+            .evaluate(
+                &hostile,
+                &guest_plan,
+                &index,
+                &format!(r#"{{"mode": "{mode}"}}"#),
+            )
+            .result
+            .unwrap();
+        findings[0].message.clone()
+    };
+    for round in 0..3 {
+        let scribbled = message("scribble");
+        assert!(
+            scribbled.starts_with("scribbled 8388608 bytes at "),
+            "{scribbled}"
+        );
+        if round == 1 {
+            // Another policy in between takes the slot and must not see it either
+            // (its findings are its own), then leaves its own memory behind.
+            runtime
+                .evaluate(&other, &guest_plan, &index, r#"{"tags": ["env"]}"#)
+                .result
+                .unwrap();
+        }
+        let residue = message("residue");
+        let at = scribbled.rsplit(' ').next().unwrap();
+        assert!(
+            residue.starts_with("dirty=0 of 8388608 at "),
+            "round {round}: {residue} after {scribbled}"
+        );
+        // The same addresses as the scribble: the check read what it wrote.
+        assert!(
+            residue.ends_with(&format!(" at {at}")),
+            "{residue} / {scribbled}"
+        );
+    }
+}

@@ -19,6 +19,10 @@ use provkey_bench::floor::{self, CONFIGS};
 use provkey_plan::Plan;
 use provkey_runtime::{PolicyOrigin, Runtime, RuntimeOptions};
 
+// The allocator of `provkey check` and of the benchmark's arms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let path = std::env::args()
         .nth(1)

@@ -53,7 +53,7 @@ pub struct CompareArgs {
     /// `opa/wheel/opa_bindings/libopabridge.so`.
     #[arg(long, value_name = "DIR")]
     pub peers: Option<PathBuf>,
-    /// Also time the engine variants (sequential policies, pooling allocator,
+    /// Also time the engine variants (sequential policies, on-demand allocator,
     /// no copy-on-write images, no epoch interruption) at sizes up to 10,000.
     #[arg(long)]
     pub variants: bool,
@@ -99,7 +99,7 @@ enum Arm {
     Regorus,
     Opa,
     ProvkeySequential,
-    ProvkeyPooling,
+    ProvkeyOnDemand,
     ProvkeyNoCow,
     ProvkeyNoEpoch,
 }
@@ -112,7 +112,7 @@ impl Arm {
             Arm::Regorus => "regorus",
             Arm::Opa => "opa",
             Arm::ProvkeySequential => "provkey-sequential",
-            Arm::ProvkeyPooling => "provkey-pooling",
+            Arm::ProvkeyOnDemand => "provkey-on-demand",
             Arm::ProvkeyNoCow => "provkey-no-cow",
             Arm::ProvkeyNoEpoch => "provkey-no-epoch",
         }
@@ -125,7 +125,7 @@ impl Arm {
             Arm::Regorus => "regorus 0.14 (Rego)",
             Arm::Opa => "OPA v1.20.2 (Go, in-process .so)",
             Arm::ProvkeySequential => "  variant: policies one by one",
-            Arm::ProvkeyPooling => "  variant: pooling allocator, 64 MiB kept resident",
+            Arm::ProvkeyOnDemand => "  variant: on-demand allocator (no instance pool)",
             Arm::ProvkeyNoCow => "  variant: no copy-on-write images",
             Arm::ProvkeyNoEpoch => "  variant: no epoch interruption (no deadline)",
         }
@@ -138,7 +138,7 @@ impl Arm {
             Arm::Regorus,
             Arm::Opa,
             Arm::ProvkeySequential,
-            Arm::ProvkeyPooling,
+            Arm::ProvkeyOnDemand,
             Arm::ProvkeyNoCow,
             Arm::ProvkeyNoEpoch,
         ]
@@ -173,11 +173,11 @@ pub fn run_arm(args: &ArmArgs) -> Result<()> {
         Arm::Floor => Box::new(|t: &str| Ok(floor::keys(&floor::check(t)?))),
         Arm::Provkey
         | Arm::ProvkeySequential
-        | Arm::ProvkeyPooling
+        | Arm::ProvkeyOnDemand
         | Arm::ProvkeyNoCow
         | Arm::ProvkeyNoEpoch => {
             let tuning = match arm {
-                Arm::ProvkeyPooling => Tuning::Pooling,
+                Arm::ProvkeyOnDemand => Tuning::OnDemand,
                 Arm::ProvkeyNoCow => Tuning::NoCow,
                 Arm::ProvkeyNoEpoch => Tuning::NoEpoch,
                 _ => Tuning::Product,
@@ -455,7 +455,7 @@ fn arms_for(args: &CompareArgs, ctx: &Ctx, n: usize) -> Vec<Arm> {
     if args.variants && n <= 10_000 {
         arms.extend([
             Arm::ProvkeySequential,
-            Arm::ProvkeyPooling,
+            Arm::ProvkeyOnDemand,
             Arm::ProvkeyNoCow,
             Arm::ProvkeyNoEpoch,
         ]);

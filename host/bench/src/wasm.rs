@@ -19,8 +19,9 @@ use crate::floor::CONFIGS;
 pub enum Tuning {
     /// `provkey_runtime::engine_config`, unchanged.
     Product,
-    /// The pooling instance allocator instead of on-demand allocation.
-    Pooling,
+    /// wasmtime's on-demand allocator (a fresh mapping for every instance's
+    /// memory) instead of the product's instance pool.
+    OnDemand,
     /// Copy-on-write memory images switched off (data segments copied per instance).
     NoCow,
     /// No epoch interruption: what the deadline costs (the product never runs so).
@@ -31,7 +32,7 @@ impl Tuning {
     pub fn key(self) -> &'static str {
         match self {
             Tuning::Product => "product",
-            Tuning::Pooling => "pooling",
+            Tuning::OnDemand => "on-demand",
             Tuning::NoCow => "no-cow",
             Tuning::NoEpoch => "no-epoch",
         }
@@ -83,17 +84,8 @@ impl Provkey {
         let mut config = provkey_runtime::engine_config(&limits);
         match tuning {
             Tuning::Product => {}
-            Tuning::Pooling => {
-                let mut pool = wasmtime::PoolingAllocationConfig::default();
-                pool.total_component_instances(64)
-                    .total_core_instances(256)
-                    .total_memories(256)
-                    .total_tables(256)
-                    .max_memory_size(limits.memory_bytes)
-                    // Reuse a slot's first pages without faulting them in again:
-                    // fresh pages are a visible part of every evaluation.
-                    .linear_memory_keep_resident(64 << 20);
-                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+            Tuning::OnDemand => {
+                config = provkey_runtime::engine_config_on_demand(&limits);
             }
             Tuning::NoCow => {
                 config.memory_init_cow(false);

@@ -21,7 +21,7 @@ mod policy;
 pub use bindings::{WitPlan, plan_to_wit};
 pub use cache::{CacheOutcome, CompileCache, CompileHook, set_compile_hook};
 pub use check::{PolicyError, PolicyOutcome, check_plan};
-pub use engine::{EPOCH_TICK, Runtime, RuntimeOptions, engine_config};
+pub use engine::{EPOCH_TICK, Runtime, RuntimeOptions, engine_config, engine_config_on_demand};
 pub use error::{GuestFailure, RuntimeError};
 pub use limits::Limits;
 pub use plan_view::GuestPlan;

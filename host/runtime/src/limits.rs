@@ -50,10 +50,18 @@ pub struct GuestLimiter {
 }
 
 /// Table elements are host memory too; a generous fixed cap keeps them bounded.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 const MAX_INSTANCES: usize = 1_000;
 const MAX_TABLES: usize = 1_000;
 const MAX_MEMORIES: usize = 64;
+
+/// What one component instance may hold in the instance pool: far more than the
+/// toolchains here produce (a Python or JavaScript policy has a few core instances,
+/// memories and tables), far less than the limiter's per-store caps, which bound
+/// what a store may create; a component beyond these fails to instantiate.
+pub(crate) const MAX_INSTANCES_PER_COMPONENT: u32 = 64;
+pub(crate) const MAX_MEMORIES_PER_COMPONENT: u32 = 16;
+pub(crate) const MAX_TABLES_PER_COMPONENT: u32 = 32;
 
 impl GuestLimiter {
     pub fn new(memory_limit: usize) -> Self {

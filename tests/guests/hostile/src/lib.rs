@@ -54,6 +54,18 @@ fn recurse_in_memory(depth: u64) -> u64 {
     recurse_in_memory(black_box(depth + 1)) + black_box(local[3])
 }
 
+/// 128 pages of 64 KiB: 8 MiB, inside the memory a slot keeps resident.
+const SCRIBBLE_PAGES: usize = 128;
+
+/// Grows linear memory by `pages`; the new region's address and length.
+fn grow(pages: usize) -> Result<(usize, usize), GuestError> {
+    let previous = core::arch::wasm32::memory_grow(0, pages);
+    if previous == usize::MAX {
+        return Err(GuestError::Failed("memory.grow failed".to_string()));
+    }
+    Ok((previous * 65_536, pages * 65_536))
+}
+
 impl Guest for Hostile {
     fn metadata() -> PolicyMetadata {
         PolicyMetadata {
@@ -155,6 +167,25 @@ impl Guest for Hostile {
                     return Err(GuestError::Failed(format!("gave up on {}", all.join(" "))));
                 }
                 Ok(leaks.into_iter().map(|(f, _)| f).collect())
+            }
+            // Leaves a mark in memory that the allocator never handed out: 8 MiB
+            // grown and filled with 0xA5. The next instance in this memory's slot
+            // must not see it.
+            "scribble" => {
+                let (start, len) = grow(SCRIBBLE_PAGES)?;
+                // SAFETY: the pages were just grown for this instance and nothing else
+                // uses them.
+                unsafe { std::ptr::write_bytes(start as *mut u8, 0xA5, len) };
+                Ok(vec![finding(format!("scribbled {len} bytes at {start}"), None)])
+            }
+            // Reads the same amount of freshly grown memory: how many bytes are not
+            // zero (another instance's residue).
+            "residue" => {
+                let (start, len) = grow(SCRIBBLE_PAGES)?;
+                // SAFETY: as above; reading grown memory, which wasm defines as zero.
+                let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
+                let dirty = bytes.iter().filter(|b| **b != 0).count();
+                Ok(vec![finding(format!("dirty={dirty} of {len} at {start}"), None)])
             }
             // Reports what the guest can observe of the outside world; two runs must agree.
             "observe" => {
