@@ -237,3 +237,41 @@ fn check_plan_returns_each_outcome_in_the_order_given() {
         "the plan gives findings, so the comparison means something"
     );
 }
+
+/// The instance pool reserves its address space up front (hundreds of GiB, none of
+/// it memory). Under a `ulimit -v` too tight for that but wide enough for one
+/// instance at a time, `provkey check` maps instances one by one and gives the same
+/// verdict.
+#[test]
+fn without_room_for_the_instance_pool_instances_are_mapped_on_demand() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let pooled = check(&["--plan", plan.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(pooled.code, 1, "{pooled:?}");
+    let provkey = provkey();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -v 67108864 && exec \"$0\" \"$@\"")
+        .arg(provkey.get_program())
+        .args([
+            "check",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .envs(provkey.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("PROVKEY_LOG", "provkey_runtime=debug");
+    let limited = run(&mut cmd);
+    assert!(
+        limited.stderr.contains("no instance pool"),
+        "the pool fitted after all: {limited:?}"
+    );
+    assert_eq!(limited.code, 1, "{limited:?}");
+    let verdict = |stdout: &str| -> (serde_json::Value, serde_json::Value) {
+        let report: serde_json::Value = serde_json::from_str(stdout).unwrap();
+        (report["findings"].clone(), report["summary"].clone())
+    };
+    let (findings, summary) = verdict(&pooled.stdout);
+    assert!(!findings.as_array().unwrap().is_empty());
+    assert_eq!(verdict(&limited.stdout), (findings, summary));
+}
