@@ -176,7 +176,10 @@ impl Guest for Hostile {
                 // SAFETY: the pages were just grown for this instance and nothing else
                 // uses them.
                 unsafe { std::ptr::write_bytes(start as *mut u8, 0xA5, len) };
-                Ok(vec![finding(format!("scribbled {len} bytes at {start}"), None)])
+                Ok(vec![finding(
+                    format!("scribbled {len} bytes at {start}"),
+                    None,
+                )])
             }
             // Reads the same amount of freshly grown memory: how many bytes are not
             // zero (another instance's residue).
@@ -185,7 +188,10 @@ impl Guest for Hostile {
                 // SAFETY: as above; reading grown memory, which wasm defines as zero.
                 let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
                 let dirty = bytes.iter().filter(|b| **b != 0).count();
-                Ok(vec![finding(format!("dirty={dirty} of {len} at {start}"), None)])
+                Ok(vec![finding(
+                    format!("dirty={dirty} of {len} at {start}"),
+                    None,
+                )])
             }
             // Reports what the guest can observe of the outside world; two runs must agree.
             "observe" => {
