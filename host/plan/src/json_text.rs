@@ -149,7 +149,7 @@ impl JsonText {
     /// the top-level member the pointer goes through.
     pub fn pointer(&self, pointer: &str) -> Option<&Value> {
         if let Some(whole) = self.parsed.get() {
-            return whole.as_ref()?.pointer(pointer);
+            return crate::pointer::get(whole.as_ref()?, pointer);
         }
         let Some(tail) = pointer.strip_prefix('/') else {
             return if pointer.is_empty() {
@@ -162,16 +162,17 @@ impl JsonText {
             Some(slash) => tail.split_at(slash),
             None => (tail, ""),
         };
-        let key = unescape(segment);
+        let key = crate::pointer::unescape(segment);
         if let Some(fetched) = self.fetch_member(&key) {
-            return parse_once(&fetched.value, fetched.text.as_deref()?)?.pointer(rest);
+            let value = parse_once(&fetched.value, fetched.text.as_deref()?)?;
+            return crate::pointer::get(value, rest);
         }
         match self.members() {
             Some(members) => {
                 let member = find(members, &key)?;
-                self.member_value(member)?.pointer(rest)
+                crate::pointer::get(self.member_value(member)?, rest)
             }
-            None => self.value()?.pointer(pointer),
+            None => crate::pointer::get(self.value()?, pointer),
         }
     }
 
@@ -195,7 +196,8 @@ impl JsonText {
         if segment.contains('/') {
             return None;
         }
-        self.member_parts(&unescape(segment)).map(|(text, _)| text)
+        self.member_parts(&crate::pointer::unescape(segment))
+            .map(|(text, _)| text)
     }
 
     /// Whether member `key` differs between `self` and `other`: present in one
@@ -283,14 +285,6 @@ fn parse_once<'a>(cell: &'a OnceLock<Option<Value>>, text: &str) -> Option<&'a V
 /// last of duplicate keys.
 fn find<'a>(members: &'a [Member], key: &str) -> Option<&'a Member> {
     members.iter().rev().find(|member| &*member.key == key)
-}
-
-fn unescape(segment: &str) -> std::borrow::Cow<'_, str> {
-    if segment.contains('~') {
-        segment.replace("~1", "/").replace("~0", "~").into()
-    } else {
-        segment.into()
-    }
 }
 
 /// Finds the top-level members of an object's text without building their

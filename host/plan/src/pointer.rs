@@ -11,6 +11,45 @@ pub fn escape(segment: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The value at `pointer` in `value`: exactly what [`Value::pointer`] finds, without
+/// its two string replacements (each an allocation and a substring search) for
+/// every segment. Segments without `~` are used as they are; policies read pointers
+/// such as `/ingress/0/cidr_blocks` for every change, and in a guest those
+/// allocations were a tenth of `no-remote-shell`'s time.
+pub fn get<'a>(value: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(value);
+    }
+    let tokens = pointer.strip_prefix('/')?;
+    tokens.split('/').try_fold(value, |target, token| {
+        let token = unescape(token);
+        match target {
+            Value::Object(map) => map.get(token.as_ref()),
+            Value::Array(list) => array_index(&token).and_then(|i| list.get(i)),
+            _ => None,
+        }
+    })
+}
+
+/// Undoes [`escape`] for one segment, in the order RFC 6901 prescribes (`~1` first,
+/// so that `~01` is `~1`).
+pub(crate) fn unescape(segment: &str) -> std::borrow::Cow<'_, str> {
+    if segment.contains('~') {
+        segment.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        segment.into()
+    }
+}
+
+/// An array index as serde_json reads one in a pointer: decimal digits, no sign,
+/// no leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
 /// Builds a pointer from segments: `["tags", "Name"]` gives `/tags/Name`.
 pub fn from_segments<I, S>(segments: I) -> String
 where

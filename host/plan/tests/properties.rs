@@ -110,3 +110,54 @@ proptest! {
         prop_assert_eq!(change.changed_attributes(), want, "plan: {}", text);
     }
 }
+
+/// A document whose keys and indexes exercise every rule of pointer lookup: escaped
+/// `~` and `/`, keys that look like indexes, an empty key, nested arrays.
+const POINTER_DOC: &str = r#"{"a": {"b": [10, {"c": "x", "0": "zero"}, [1, [2, 3]]]},
+    "t~/k": {"~1": 1, "~0": 2, "/": 3, "~": 4}, "": {"": "empty"}, "01": "lead",
+    "n": null, "0": [5], "+1": "plus"}"#;
+
+/// Segments a pointer may be made of, including escapes, indexes in every spelling
+/// serde_json refuses (`01`, `+1`, `-`), and keys that do not exist.
+const SEGMENTS: [&str; 18] = [
+    "a", "b", "c", "0", "1", "2", "01", "+1", "-", "", "t~0~1k", "~01", "~00", "~1", "~0", "n",
+    "nope", "t~/k",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// `pointer::get` finds exactly what serde_json's `Value::pointer` finds.
+    #[test]
+    fn pointer_get_agrees_with_serde_json(
+        segments in proptest::collection::vec(0usize..SEGMENTS.len(), 0..5),
+        leading_slash in any::<bool>(),
+    ) {
+        let value: serde_json::Value = serde_json::from_str(POINTER_DOC).unwrap();
+        let mut pointer: String = segments.iter().map(|&i| format!("/{}", SEGMENTS[i])).collect();
+        if !leading_slash && !pointer.is_empty() {
+            pointer.remove(0);
+        }
+        prop_assert_eq!(provkey_plan::pointer::get(&value, &pointer), value.pointer(&pointer));
+    }
+}
+
+#[test]
+fn pointer_get_finds_what_the_rfc_says() {
+    let value: serde_json::Value = serde_json::from_str(POINTER_DOC).unwrap();
+    let get = |p: &str| provkey_plan::pointer::get(&value, p);
+    assert_eq!(get("/a/b/1/c"), Some(&serde_json::json!("x")));
+    assert_eq!(get("/a/b/2/1/0"), Some(&serde_json::json!(2)));
+    assert_eq!(get("/t~0~1k/~01"), Some(&serde_json::json!(1)));
+    assert_eq!(get("/t~0~1k/~00"), Some(&serde_json::json!(2)));
+    assert_eq!(get("//"), Some(&serde_json::json!("empty")));
+    assert_eq!(get("/01"), Some(&serde_json::json!("lead")));
+    assert_eq!(get("/0/01"), None);
+    assert_eq!(get("/a/b/01"), None);
+    assert_eq!(get("/a/b/+1"), None);
+    assert_eq!(get("/a/b/1/0"), Some(&serde_json::json!("zero")));
+    assert_eq!(get("/0/+1"), None);
+    assert_eq!(get("/0/-"), None);
+    assert_eq!(get("a"), None);
+    assert_eq!(get(""), Some(&value));
+}
