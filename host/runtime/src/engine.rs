@@ -47,18 +47,15 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Arc<Runtime>, RuntimeError> {
-        let config = engine_config(&options.limits);
-        match Runtime::with_engine_config(options.clone(), &config) {
-            Ok(runtime) => Ok(runtime),
-            // The pool reserves its address space up front; under a tight
-            // `ulimit -v` it cannot, and instances are mapped one by one instead.
-            Err(RuntimeError::Engine(err)) => {
+        // The pool reserves its address space when the engine is made; under a tight
+        // `ulimit -v` it cannot, and instances are mapped one by one instead.
+        let engine = Engine::new(&engine_config(&options.limits))
+            .or_else(|err| {
                 tracing::debug!("no instance pool ({err:#}); mapping instances on demand");
-                let config = engine_config_on_demand(&options.limits);
-                Runtime::with_engine_config(options, &config)
-            }
-            Err(err) => Err(err),
-        }
+                Engine::new(&engine_config_on_demand(&options.limits))
+            })
+            .map_err(RuntimeError::Engine)?;
+        Runtime::with_engine(options, engine)
     }
 
     /// A runtime whose engine is built from `config` instead of [`engine_config`].
@@ -70,6 +67,11 @@ impl Runtime {
         config: &Config,
     ) -> Result<Arc<Runtime>, RuntimeError> {
         let engine = Engine::new(config).map_err(RuntimeError::Engine)?;
+        Runtime::with_engine(options, engine)
+    }
+
+    /// The linker, the epoch ticker and the cache around an engine.
+    fn with_engine(options: RuntimeOptions, engine: Engine) -> Result<Arc<Runtime>, RuntimeError> {
         let mut linker = Linker::new(&engine);
         // Toolchains import WASI even when a policy uses none of it; the context
         // behind these imports withholds every capability (see `guest.rs`).
@@ -222,11 +224,20 @@ fn deadline_ticks(deadline: Duration) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
-/// The engine configuration of every provkey runtime: component model, epoch
-/// interruption (the deadline), the wasm stack limit, Cranelift at `Speed`, and
-/// deterministic floats and SIMD. Public so that benchmarks build their engines
-/// exactly like the product's instead of copying this list.
+/// The engine configuration of every provkey runtime: [`engine_config_on_demand`]'s
+/// settings, with instances from the pool. Public so that benchmarks build their
+/// engines exactly like the product's instead of copying this list.
 pub fn engine_config(limits: &Limits) -> Config {
+    let mut config = engine_config_on_demand(limits);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(limits)));
+    config
+}
+
+/// Component model, epoch interruption (the deadline), the wasm stack limit,
+/// Cranelift at `Speed`, deterministic floats and SIMD, and wasmtime's default
+/// on-demand allocator (a fresh mapping for every instance's memory): the engine
+/// where the pool cannot be set up, and a benchmark variant.
+pub fn engine_config_on_demand(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -239,15 +250,6 @@ pub fn engine_config(limits: &Limits) -> Config {
     // Proposals no guest toolchain here needs stay off (several advisories lived there).
     config.wasm_memory64(false);
     config.wasm_multi_memory(true);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(limits)));
-    config
-}
-
-/// [`engine_config`] with wasmtime's default on-demand allocator (a fresh mapping for
-/// every instance's memory): where the pool cannot be set up, and for benchmarks.
-pub fn engine_config_on_demand(limits: &Limits) -> Config {
-    let mut config = engine_config(limits);
-    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
     config
 }
 
