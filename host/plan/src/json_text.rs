@@ -23,6 +23,15 @@ pub trait RemoteValues: Send + Sync {
     /// The JSON text of the value at `pointer` (RFC 6901; `""` is the whole value)
     /// in change `change`'s `side`; `None` when there is none.
     fn text_at(&self, change: u32, side: Side, pointer: &str) -> Option<String>;
+
+    /// What [`ResourceChange::changed_attributes`](crate::ResourceChange::changed_attributes)
+    /// gives for change `change`, worked out where the values are (so that they are
+    /// neither copied here nor parsed twice); `None` to work it out here from the
+    /// values fetched through [`RemoteValues::text_at`].
+    fn changed_attributes(&self, change: u32) -> Option<Vec<String>> {
+        let _ = change;
+        None
+    }
 }
 
 /// A JSON value kept as text, parsed on first use and only as far as it is read.
@@ -120,6 +129,11 @@ impl JsonText {
             parsed: OnceLock::new(),
             members: OnceLock::new(),
         }
+    }
+
+    /// Where a remote value comes from: the host's answers and the change's index.
+    pub(crate) fn remote_origin(&self) -> Option<(&'static dyn RemoteValues, u32)> {
+        self.remote.as_ref().map(|r| (r.values, r.change))
     }
 
     /// The whole text (fetched first if it is remote; `null` if the host has none).

@@ -15,6 +15,7 @@ mod error;
 mod finding;
 mod json_text;
 mod model;
+pub mod packed;
 pub mod pointer;
 mod query;
 mod terraform;

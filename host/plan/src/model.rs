@@ -247,6 +247,22 @@ impl ResourceChange {
     /// The top-level attributes whose known values differ between before and after,
     /// plus those that become unknown. Sorted, as JSON Pointers.
     pub fn changed_attributes(&self) -> Vec<String> {
+        let remote = self
+            .before
+            .iter()
+            .chain(&self.after)
+            .find_map(JsonText::remote_origin);
+        if let Some((values, change)) = remote
+            && let Some(changed) = values.changed_attributes(change)
+        {
+            return changed;
+        }
+        self.changed_attributes_here()
+    }
+
+    /// [`ResourceChange::changed_attributes`] worked out from the values as this
+    /// process reads them.
+    fn changed_attributes_here(&self) -> Vec<String> {
         let empty = JsonText::new("{}");
         let before = self.before.as_ref().unwrap_or(&empty);
         let after = self.after.as_ref().unwrap_or(&empty);
