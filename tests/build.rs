@@ -16,6 +16,7 @@ fn main() {
         "hostile-view",
         "bench-boundary",
         "hostile-planner",
+        "summary-0-4",
     ];
     let built = provkey_guest_build::build(&root.join("guests/Cargo.toml"), &out_dir, &guests);
     let mut generated = String::new();

@@ -275,3 +275,71 @@ fn without_room_for_the_instance_pool_instances_are_mapped_on_demand() {
     assert!(!findings.as_array().unwrap().is_empty());
     assert_eq!(verdict(&limited.stdout), (findings, summary));
 }
+
+/// A policy built on `provkey:plan@0.4.0` (as the Rust SDK built them before 0.6.0)
+/// still receives the summary 0.4.0 describes: the `summary-0-4` guest reports each
+/// change as it received it.
+#[test]
+fn a_policy_built_on_0_4_0_receives_every_field_of_its_summary() {
+    let plan = r#"{"format_version": "1.2", "resource_changes": [
+      {"address": "module.app.aws_instance.web[0]", "module_address": "module.app",
+       "previous_address": "aws_instance.web", "mode": "managed", "type": "aws_instance",
+       "name": "web", "index": 0, "provider_name": "registry.terraform.io/hashicorp/aws",
+       "action_reason": "replace_because_cannot_update",
+       "change": {"actions": ["delete", "create"], "before": {"ami": "ami-1", "password": "hunter2-x"},
+                  "after": {"ami": "ami-2", "password": "hunter2-x"}, "after_unknown": {"arn": true},
+                  "before_sensitive": {"password": true}, "after_sensitive": {"password": true},
+                  "replace_paths": [["ami"]]}},
+      {"address": "data.aws_ami.base", "mode": "data", "type": "aws_ami", "name": "base",
+       "provider_name": "registry.terraform.io/hashicorp/aws",
+       "change": {"actions": ["read"], "before": null, "after": {"id": "ami-9"}}}
+    ]}"#;
+    let (_dir, plan) = temp_file("plan.json", plan.as_bytes());
+    let run = run(provkey()
+        .arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args(["--policy", provkey_test_guests::SUMMARY_0_4])
+        .args(["--format", "json"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["policies"][0]["status"], "ok", "{run:?}");
+    let messages: Vec<serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .filter(|m| m.starts_with('{'))
+        .map(|m| serde_json::from_str(m).unwrap())
+        .collect();
+    let plan_finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["message"] == "plan from `terraform` 1.2");
+    assert!(plan_finding, "{run:?}");
+    assert_eq!(
+        messages,
+        [
+            serde_json::json!({
+                "address": "module.app.aws_instance.web[0]",
+                "previous_address": "aws_instance.web", "module_path": "module.app",
+                "mode": "managed", "type": "aws_instance", "name": "web",
+                "provider": "registry.terraform.io/hashicorp/aws", "action": "replace",
+                "replacement": {"order": "destroy-before-create",
+                                "reason": "replace_because_cannot_update", "paths": ["/ami"]},
+                "has_before": true, "has_after": true, "after_unknown": ["/arn"],
+                "before_sensitive": ["/password"], "after_sensitive": ["/password"],
+                "depends_on": [], "after_ami": "\"ami-2\"",
+            }),
+            serde_json::json!({
+                "address": "data.aws_ami.base", "previous_address": null, "module_path": "",
+                "mode": "data", "type": "aws_ami", "name": "base",
+                "provider": "registry.terraform.io/hashicorp/aws", "action": "read",
+                "replacement": null, "has_before": false, "has_after": true,
+                "after_unknown": [], "before_sensitive": [], "after_sensitive": [],
+                "depends_on": [], "after_ami": null,
+            }),
+        ],
+        "{run:?}"
+    );
+}

@@ -180,7 +180,7 @@ fn a_component_of_another_world_is_refused() {
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stdout.contains(
-            "does not implement the `policy` world of provkey:plan@0.5.0, @0.4.0, @0.3.0, @0.2.0 or @0.1.0"
+            "does not implement the `policy` world of provkey:plan@0.6.0, @0.5.0, @0.4.0, @0.3.0, @0.2.0 or @0.1.0"
         ),
         "{run:?}"
     );

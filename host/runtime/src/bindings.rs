@@ -63,6 +63,20 @@ pub mod policy_0_5 {
     });
 }
 
+/// Bindings for `world policy` of `provkey:plan@0.6.0`, the contract of compiled
+/// languages since 0.6.0: 0.4.0's summary with the changes packed in one list of
+/// numbers (built by `provkey_plan::packed`), and `changed-attributes` answered by
+/// the host. Its `types` are 0.1.0's, unchanged.
+pub mod policy_0_6 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/plan@0.6.0",
+        world: "policy",
+        with: {
+            "provkey:plan/types": super::policy::provkey::plan::types,
+        },
+    });
+}
+
 /// Bindings for `world planner` of `provkey:plan@0.1.0`, sharing the policy world's types.
 pub mod planner {
     wasmtime::component::bindgen!({

@@ -94,8 +94,14 @@ impl Runtime {
             wasmtime::component::HasSelf<GuestState>,
         >(&mut linker, |state| state)
         .map_err(RuntimeError::Engine)?;
-        // ... and a `provkey:plan@0.5.0` one.
+        // ... a `provkey:plan@0.5.0` one ...
         crate::bindings::policy_0_5::provkey::plan::plan_view::add_to_linker::<
+            GuestState,
+            wasmtime::component::HasSelf<GuestState>,
+        >(&mut linker, |state| state)
+        .map_err(RuntimeError::Engine)?;
+        // ... and a `provkey:plan@0.6.0` one.
+        crate::bindings::policy_0_6::provkey::plan::plan_view::add_to_linker::<
             GuestState,
             wasmtime::component::HasSelf<GuestState>,
         >(&mut linker, |state| state)

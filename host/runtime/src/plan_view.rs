@@ -1,17 +1,15 @@
-//! `provkey:plan/plan-view` of 0.2.0, 0.3.0, 0.4.0 and 0.5.0: the plan a policy
+//! `provkey:plan/plan-view` of 0.2.0 to 0.6.0: the plan a policy
 //! evaluates, as the host shows it. The policy receives every change without its
 //! attribute values and asks for the values it reads; the host answers from the one
 //! parsed plan that every policy of the check shares, so a member that several
 //! policies read is found once. A 0.3.0 or 0.5.0 policy receives the changes as one
-//! JSON text and asks for one member of every change per call; a 0.4.0 policy receives them
-//! as records whose strings are spans of one text.
+//! JSON text and asks for one member of every change per call; a 0.4.0 policy receives
+//! them as records whose strings are spans of one text; a 0.6.0 policy, as numbers
+//! that point into one text (`provkey_plan::packed`).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
-
-use foldhash::fast::RandomState;
 
 use provkey_plan::{Action, JsonText, Plan, ReplaceOrder, ResourceChange, ResourceMode};
 use serde::Serialize;
@@ -21,6 +19,7 @@ use crate::bindings::policy_0_2::provkey::plan::plan_view as view;
 use crate::bindings::policy_0_3::provkey::plan::plan_view as view_0_3;
 use crate::bindings::policy_0_4::provkey::plan::plan_view as view_0_4;
 use crate::bindings::policy_0_5::provkey::plan::plan_view as view_0_5;
+use crate::bindings::policy_0_6::provkey::plan::plan_view as view_0_6;
 use crate::bindings::{action_to_wit, mode_to_wit, replace_order_to_wit};
 use crate::guest::GuestState;
 
@@ -33,6 +32,7 @@ pub struct GuestPlan {
     summary: OnceLock<view::PlanSummary>,
     summary_json: OnceLock<String>,
     packed: OnceLock<Option<view_0_4::PlanSummary>>,
+    numbers: OnceLock<Option<view_0_6::PlanSummary>>,
 }
 
 impl GuestPlan {
@@ -43,6 +43,7 @@ impl GuestPlan {
             summary: OnceLock::new(),
             summary_json: OnceLock::new(),
             packed: OnceLock::new(),
+            numbers: OnceLock::new(),
         }
     }
 
@@ -72,117 +73,97 @@ impl GuestPlan {
     /// `provkey:plan@0.4.0` policies; none when a string or list lies beyond the
     /// 4 GiB that a span can address (more than any guest memory holds anyway).
     pub fn packed_summary(&self) -> Option<&view_0_4::PlanSummary> {
-        self.packed
-            .get_or_init(|| PackedSummary::default().build(&self.plan))
+        self.packed.get_or_init(|| summary_0_4(&self.plan)).as_ref()
+    }
+
+    /// The plan without attribute values, its changes packed in numbers that point
+    /// into one text, for `provkey:plan@0.6.0` policies; none past 4 GiB, as for
+    /// [`GuestPlan::packed_summary`].
+    pub fn packed_numbers(&self) -> Option<&view_0_6::PlanSummary> {
+        self.numbers
+            .get_or_init(|| {
+                let packed = provkey_plan::packed::pack(&self.plan)?;
+                let span = |span: provkey_plan::packed::Span| view_0_6::Span {
+                    start: span.start,
+                    len: span.len,
+                };
+                Some(view_0_6::PlanSummary {
+                    text: packed.text,
+                    source: span(packed.source),
+                    format_version: span(packed.format_version),
+                    change_count: packed.change_count,
+                    change_words: provkey_plan::packed::CHANGE_WORDS,
+                    changes: packed.changes,
+                    strings: packed.strings,
+                })
+            })
             .as_ref()
     }
 }
 
-/// Builds a 0.4.0 summary: strings are appended to one text, and a string seen
-/// before (a type, a provider, a module path, a path in a list) reuses its span.
-///
-/// It is built while every 0.4.0 policy of the check waits for it, so it is sized
-/// up front and hashes with foldhash: SipHash and regrowth made it 1.4 µs per change.
-#[derive(Default)]
-struct PackedSummary<'a> {
-    text: String,
-    lists: Vec<view_0_4::Span>,
-    seen: HashMap<&'a str, view_0_4::Span, RandomState>,
-}
-
-impl<'a> PackedSummary<'a> {
-    fn build(mut self, plan: &'a Plan) -> Option<view_0_4::PlanSummary> {
-        // A change's strings take about 100 bytes (an address, a name, repeats
-        // written once); a wrong guess only costs a regrowth.
-        self.text.reserve(plan.changes.len().saturating_mul(100));
-        self.seen.reserve(plan.changes.len());
-        let source = self.string(plan.source.as_str())?;
-        let format_version = self.string(&plan.source_version)?;
-        let mut changes = Vec::with_capacity(plan.changes.len());
-        for change in &plan.changes {
-            changes.push(self.change(change)?);
-        }
-        Some(view_0_4::PlanSummary {
-            text: self.text,
-            lists: self.lists,
-            source,
-            format_version,
-            changes,
-        })
-    }
-
-    fn change(&mut self, change: &'a ResourceChange) -> Option<view_0_4::ChangeSummary> {
-        Some(view_0_4::ChangeSummary {
-            // Addresses are unique within a plan: looking them up would find nothing.
-            address: self.append(&change.address)?,
-            previous_address: match &change.previous_address {
-                Some(address) => Some(self.append(address)?),
-                None => None,
+/// 0.4.0's summary: 0.6.0's packed summary with each change's numbers as records.
+fn summary_0_4(plan: &Plan) -> Option<view_0_4::PlanSummary> {
+    use provkey_plan::packed::{ActionSpans, CHANGE_WORDS, ChangeSpans, Span};
+    let packed = provkey_plan::packed::pack(plan)?;
+    let span = |span: Span| view_0_4::Span {
+        start: span.start,
+        len: span.len,
+    };
+    let list = |list: Span| view_0_4::SpanList {
+        first: list.start,
+        count: list.len,
+    };
+    let mut changes = Vec::with_capacity(plan.changes.len());
+    for (index, words) in (0u32..).zip(packed.changes.chunks_exact(CHANGE_WORDS as usize)) {
+        // The host packed these numbers itself: they always decode.
+        let c = ChangeSpans::decode(index, words).ok()?;
+        changes.push(view_0_4::ChangeSummary {
+            address: span(c.address),
+            previous_address: c.previous_address.map(span),
+            module_path: span(c.module_path),
+            mode: mode_to_wit(c.mode),
+            type_: span(c.resource_type),
+            name: span(c.name),
+            provider: span(c.provider),
+            action: match c.action {
+                ActionSpans::Create => view_0_4::ActionSummary::Create,
+                ActionSpans::Replace {
+                    order,
+                    reason,
+                    paths,
+                } => view_0_4::ActionSummary::Replace(view_0_4::ReplacementSummary {
+                    order: replace_order_to_wit(order),
+                    reason: reason.map(span),
+                    paths: list(paths),
+                }),
+                ActionSpans::Destroy => view_0_4::ActionSummary::Destroy,
+                ActionSpans::Read => view_0_4::ActionSummary::Read,
+                ActionSpans::NoOp => view_0_4::ActionSummary::NoOp,
+                ActionSpans::Forget => view_0_4::ActionSummary::Forget,
+                ActionSpans::Update => view_0_4::ActionSummary::Update,
             },
-            module_path: self.string(&change.module_path)?,
-            mode: mode_to_wit(change.mode),
-            type_: self.string(&change.resource_type)?,
-            name: self.string(&change.name)?,
-            provider: self.string(&change.provider)?,
-            action: match &change.action {
-                Action::Create => view_0_4::ActionSummary::Create,
-                Action::Replace(r) => {
-                    view_0_4::ActionSummary::Replace(view_0_4::ReplacementSummary {
-                        order: replace_order_to_wit(r.order),
-                        reason: match &r.reason {
-                            Some(reason) => Some(self.string(reason)?),
-                            None => None,
-                        },
-                        paths: self.list(&r.paths)?,
-                    })
-                }
-                Action::Destroy => view_0_4::ActionSummary::Destroy,
-                Action::Read => view_0_4::ActionSummary::Read,
-                Action::NoOp => view_0_4::ActionSummary::NoOp,
-                Action::Forget => view_0_4::ActionSummary::Forget,
-                Action::Update => view_0_4::ActionSummary::Update,
-            },
-            has_before: change.before.is_some(),
-            has_after: change.after.is_some(),
-            after_unknown: self.list(&change.after_unknown)?,
-            before_sensitive: self.list(&change.before_sensitive)?,
-            after_sensitive: self.list(&change.after_sensitive)?,
-            depends_on: self.list(&change.depends_on)?,
-        })
+            has_before: c.has_before,
+            has_after: c.has_after,
+            after_unknown: list(c.after_unknown),
+            before_sensitive: list(c.before_sensitive),
+            after_sensitive: list(c.after_sensitive),
+            depends_on: list(c.depends_on),
+        });
     }
-
-    /// `text` appended, or its span if it was seen before.
-    fn string(&mut self, text: &'a str) -> Option<view_0_4::Span> {
-        if let Some(span) = self.seen.get(text) {
-            return Some(*span);
-        }
-        let span = self.append(text)?;
-        self.seen.insert(text, span);
-        Some(span)
-    }
-
-    fn append(&mut self, text: &str) -> Option<view_0_4::Span> {
-        let span = view_0_4::Span {
-            start: u32::try_from(self.text.len()).ok()?,
-            len: u32::try_from(text.len()).ok()?,
-        };
-        span.start.checked_add(span.len)?;
-        self.text.push_str(text);
-        Some(span)
-    }
-
-    fn list(&mut self, items: &'a [String]) -> Option<view_0_4::SpanList> {
-        let list = view_0_4::SpanList {
-            first: u32::try_from(self.lists.len()).ok()?,
-            count: u32::try_from(items.len()).ok()?,
-        };
-        list.first.checked_add(list.count)?;
-        for item in items {
-            let span = self.string(item)?;
-            self.lists.push(span);
-        }
-        Some(list)
-    }
+    Some(view_0_4::PlanSummary {
+        text: packed.text,
+        lists: packed
+            .strings
+            .chunks_exact(2)
+            .map(|pair| view_0_4::Span {
+                start: pair[0],
+                len: pair[1],
+            })
+            .collect(),
+        source: span(packed.source),
+        format_version: span(packed.format_version),
+        changes,
+    })
 }
 
 #[derive(Serialize)]
@@ -358,6 +339,27 @@ impl view_0_5::Host for GuestState {
     }
 }
 
+/// 0.6.0's `plan-view` is 0.4.0's, plus `changed-attributes`.
+impl view_0_6::Host for GuestState {
+    fn value(&mut self, change: u32, side: view_0_6::Side, pointer: String) -> Option<String> {
+        let side = match side {
+            view_0_6::Side::Before => view::Side::Before,
+            view_0_6::Side::After => view::Side::After,
+        };
+        text_at(self.plan_value(change, side)?, &pointer).map(Cow::into_owned)
+    }
+
+    /// Worked out on the host's values, which the other policies of the check have
+    /// mostly indexed already: the guest neither copies nor parses them.
+    fn changed_attributes(&mut self, change: u32) -> Vec<String> {
+        self.plan
+            .as_ref()
+            .and_then(|plan| plan.changes.get(usize::try_from(change).ok()?))
+            .map(ResourceChange::changed_attributes)
+            .unwrap_or_default()
+    }
+}
+
 fn side_0_3(side: view_0_5::Side) -> view_0_3::Side {
     match side {
         view_0_5::Side::Before => view_0_3::Side::Before,
@@ -509,6 +511,44 @@ mod tests {
                 .matches("registry.terraform.io/hashicorp/aws")
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn the_numbers_summary_unpacks_to_the_plan_and_changed_attributes_are_the_hosts() {
+        let plan = Plan::from_json(PLAN).unwrap();
+        let guest_plan = GuestPlan::new(Arc::new(plan.clone()));
+        let summary = guest_plan.packed_numbers().unwrap();
+        assert_eq!(summary.change_count, 3);
+        assert_eq!(summary.change_words, provkey_plan::packed::CHANGE_WORDS);
+        // What the 0.6.0 guest receives is what the guest SDK unpacks.
+        let packed = provkey_plan::packed::PackedSummary {
+            text: summary.text.clone(),
+            source: provkey_plan::packed::Span {
+                start: summary.source.start,
+                len: summary.source.len,
+            },
+            format_version: provkey_plan::packed::Span {
+                start: summary.format_version.start,
+                len: summary.format_version.len,
+            },
+            change_count: summary.change_count,
+            changes: summary.changes.clone(),
+            strings: summary.strings.clone(),
+        };
+        assert_eq!(Some(packed), provkey_plan::packed::pack(&plan));
+
+        let mut state = state();
+        let changed =
+            |state: &mut GuestState, change| view_0_6::Host::changed_attributes(state, change);
+        assert_eq!(changed(&mut state, 0), ["/a~1b", "/n", "/tags"]);
+        assert_eq!(changed(&mut state, 1), ["/acl", "/id"]);
+        assert_eq!(changed(&mut state, 2), ["/ami", "/tags"]);
+        assert!(changed(&mut state, 3).is_empty());
+        assert!(changed(&mut state, u32::MAX).is_empty());
+        assert_eq!(
+            view_0_6::Host::value(&mut state, 2, view_0_6::Side::Before, "/ami".into()),
+            Some("\"x\"".to_string())
         );
     }
 

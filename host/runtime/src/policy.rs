@@ -10,7 +10,7 @@ use wasmtime::Store;
 use crate::bindings::{
     self, policy::PolicyPre, policy_0_2::PolicyPre as PolicyPre0_2,
     policy_0_3::PolicyPre as PolicyPre0_3, policy_0_4::PolicyPre as PolicyPre0_4,
-    policy_0_5::PolicyPre as PolicyPre0_5,
+    policy_0_5::PolicyPre as PolicyPre0_5, policy_0_6::PolicyPre as PolicyPre0_6,
 };
 use crate::cache::CacheOutcome;
 use crate::engine::Runtime;
@@ -44,6 +44,7 @@ enum Instance {
     V0_3(bindings::policy_0_3::Policy),
     V0_4(bindings::policy_0_4::Policy),
     V0_5(bindings::policy_0_5::Policy),
+    V0_6(bindings::policy_0_6::Policy),
 }
 
 /// The contract a policy component implements, and its prepared instance.
@@ -59,6 +60,8 @@ enum Contract {
     V0_4(PolicyPre0_4<GuestState>),
     /// `provkey:plan@0.5.0`: 0.3.0 with the findings returned as UTF-8 bytes.
     V0_5(PolicyPre0_5<GuestState>),
+    /// `provkey:plan@0.6.0`: 0.4.0's summary with the changes packed in numbers.
+    V0_6(PolicyPre0_6<GuestState>),
 }
 
 impl std::fmt::Debug for LoadedPolicy {
@@ -81,12 +84,15 @@ pub struct Evaluation {
 
 /// What a policy component may implement, for error messages.
 const POLICY_WORLDS: &str =
-    "the `policy` world of provkey:plan@0.5.0, @0.4.0, @0.3.0, @0.2.0 or @0.1.0";
+    "the `policy` world of provkey:plan@0.6.0, @0.5.0, @0.4.0, @0.3.0, @0.2.0 or @0.1.0";
 
 /// Wraps a linked component in the newest contract it implements.
 fn link_policy(
     instance_pre: wasmtime::component::InstancePre<GuestState>,
 ) -> wasmtime::Result<Contract> {
+    if let Ok(pre) = PolicyPre0_6::new(instance_pre.clone()) {
+        return Ok(Contract::V0_6(pre));
+    }
     if let Ok(pre) = PolicyPre0_4::new(instance_pre.clone()) {
         return Ok(Contract::V0_4(pre));
     }
@@ -199,6 +205,9 @@ impl Runtime {
                         Instance::V0_5(policy) => {
                             policy.provkey_plan_policy_api().call_metadata(store)
                         }
+                        Instance::V0_6(policy) => {
+                            policy.provkey_plan_policy_api().call_metadata(store)
+                        }
                     })
                     .map(bindings::metadata_from_wit)
                     .map_err(|failure| RuntimeError::Metadata {
@@ -234,9 +243,14 @@ impl Runtime {
         config: &str,
     ) -> Evaluation {
         let started = Instant::now();
-        // Building the 0.4.0 summary fails only for a plan whose strings pass 4 GiB,
-        // which no guest memory could hold.
-        if matches!(policy.pre, Contract::V0_4(_)) && plan.packed_summary().is_none() {
+        // Building the 0.4.0 or 0.6.0 summary fails only for a plan whose strings pass
+        // 4 GiB, which no guest memory could hold.
+        let too_large = match policy.pre {
+            Contract::V0_4(_) => plan.packed_summary().is_none(),
+            Contract::V0_6(_) => plan.packed_numbers().is_none(),
+            _ => false,
+        };
+        if too_large {
             return Evaluation {
                 result: Err(GuestFailure::Memory {
                     limit_mib: self.limits.memory_bytes >> 20,
@@ -269,6 +283,13 @@ impl Runtime {
                     .provkey_plan_policy_api()
                     .call_evaluate(store, plan.summary_json(), config)
                     .map(|returned| returned.map(Returned::Json)),
+                Instance::V0_6(policy) => match plan.packed_numbers() {
+                    Some(summary) => policy
+                        .provkey_plan_policy_api()
+                        .call_evaluate(store, summary, config)
+                        .map(|returned| returned.map(Returned::Records)),
+                    None => Err(wasmtime::format_err!("the plan is too large for 0.6.0")),
+                },
             })
             .and_then(|returned| match returned {
                 Ok(Returned::Records(findings)) => check_findings(
@@ -311,6 +332,7 @@ impl Runtime {
             Contract::V0_3(pre) => pre.instantiate(&mut store).map(Instance::V0_3),
             Contract::V0_4(pre) => pre.instantiate(&mut store).map(Instance::V0_4),
             Contract::V0_5(pre) => pre.instantiate(&mut store).map(Instance::V0_5),
+            Contract::V0_6(pre) => pre.instantiate(&mut store).map(Instance::V0_6),
         };
         let instance = match instance {
             Ok(instance) => instance,
@@ -403,7 +425,7 @@ pub(crate) fn is_identifier(id: &str) -> bool {
 }
 
 /// A policy's output is checked like any other untrusted input.
-/// What `evaluate` returned: findings as records (0.1.0, 0.2.0, 0.4.0) or as one
+/// What `evaluate` returned: findings as records (0.1.0, 0.2.0, 0.4.0, 0.6.0) or as one
 /// JSON text (0.3.0 returns a string, 0.5.0 its UTF-8 bytes).
 enum Returned {
     Records(Vec<bindings::WitFinding>),

@@ -45,16 +45,16 @@ pub const WIT_0_5: [(&str, &str); 2] = [
     ),
 ];
 /// The contract Rust policies are built against: values are read on demand through
-/// `plan-view`, so a policy parses only what it reads, and the plan's strings cross
-/// as one text.
-pub const WIT_0_4: [(&str, &str); 2] = [
+/// `plan-view`, so a policy parses only what it reads, and the plan's changes cross
+/// as numbers that point into one text.
+pub const WIT_0_6: [(&str, &str); 2] = [
     (
         "types.wit",
-        include_str!("../../../../wit/plan@0.4.0/types.wit"),
+        include_str!("../../../../wit/plan@0.6.0/types.wit"),
     ),
     (
         "worlds.wit",
-        include_str!("../../../../wit/plan@0.4.0/worlds.wit"),
+        include_str!("../../../../wit/plan@0.6.0/worlds.wit"),
     ),
 ];
 /// The contract of Python projects that vendor the 0.2.0 SDK.
@@ -170,7 +170,7 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
     let wit = scratch.path().join("wit");
     let wit_files = match lang {
         Lang::C => WIT_0_1,
-        Lang::Rust => WIT_0_4,
+        Lang::Rust => WIT_0_6,
         Lang::Js => WIT_0_5,
         Lang::Python => match vendored_python_sdk_before_0_3(dir) {
             None => WIT_0_3,
