@@ -1,18 +1,17 @@
-//! The `provkey:plan/policy@0.4.0` world: wit-bindgen's bindings and the adapter
+//! The `provkey:plan/policy@0.6.0` world: wit-bindgen's bindings and the adapter
 //! from [`Policy`] to its export.
 //!
-//! The policy receives the plan without attribute values, every string of it in one
-//! text that the changes point into; each [`ResourceChange`]'s `before` and `after`
-//! is a [`JsonText::remote`] that asks the host (`plan-view`) for the members the
-//! policy reads.
+//! The policy receives the plan without attribute values: its changes packed in
+//! numbers that point into one text ([`provkey_plan::packed`]). Each change's
+//! `before` and `after` is a [`provkey_plan::JsonText::remote`] that asks the host
+//! (`plan-view`) for the members the policy reads, and
+//! [`provkey_plan::ResourceChange::changed_attributes`] is asked of the host, which
+//! holds both values.
 
 use std::marker::PhantomData;
 
-use provkey_plan::{
-    Action, Enforcement, JsonText, PROVKEY_PLAN_FORMAT, PROVKEY_PLAN_FORMAT_VERSION, Plan,
-    PlanSource, RemoteValues, ReplaceOrder, Replacement, ResourceChange, ResourceMode, Severity,
-    Side,
-};
+use provkey_plan::packed::{self, PackedView};
+use provkey_plan::{Enforcement, Plan, RemoteValues, Severity, Side};
 
 use crate::{Error, Finding, Policy, Rule};
 
@@ -25,8 +24,8 @@ use crate::{Error, Finding, Policy, Rule};
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "provkey:plan/policy@0.4.0",
-        path: "../wit/plan@0.4.0",
+        world: "provkey:plan/policy@0.6.0",
+        path: "../wit/plan@0.6.0",
         pub_export_macro: true,
         export_macro_name: "__provkey_export_policy_world",
         default_bindings_module: "provkey_sdk::__private::policy_world::bindings",
@@ -44,6 +43,10 @@ struct HostValues;
 impl RemoteValues for HostValues {
     fn text_at(&self, change: u32, side: Side, pointer: &str) -> Option<String> {
         view::value(change, side_to_wit(side), pointer)
+    }
+
+    fn changed_attributes(&self, change: u32) -> Option<Vec<String>> {
+        Some(view::changed_attributes(change))
     }
 }
 
@@ -75,7 +78,7 @@ impl<P: Policy> Guest for PolicyAdapter<P> {
         plan: view::PlanSummary,
         config: String,
     ) -> Result<Vec<wit::Finding>, wit::GuestError> {
-        let plan = plan_from_wit(plan, &HOST_VALUES).map_err(error_to_wit)?;
+        let plan = plan_from_wit(&plan, &HOST_VALUES).map_err(error_to_wit)?;
         let findings = crate::run_policy::<P>(&plan, &config);
         // The host gives every evaluation a fresh instance and discards it after this
         // call, so freeing the plan (every string, every parsed attribute value) is
@@ -139,142 +142,23 @@ fn error_to_wit(err: Error) -> wit::GuestError {
 /// Builds the plan model from the WIT summary: each span of its text becomes a
 /// string of the model, and attribute values are left with `values` until read.
 fn plan_from_wit(
-    plan: view::PlanSummary,
+    plan: &view::PlanSummary,
     values: &'static dyn RemoteValues,
 ) -> Result<Plan, Error> {
-    let text = Text {
+    let span = |span: view::Span| packed::Span {
+        start: span.start,
+        len: span.len,
+    };
+    let summary = PackedView {
         text: &plan.text,
-        lists: &plan.lists,
+        source: span(plan.source),
+        format_version: span(plan.format_version),
+        change_count: plan.change_count,
+        change_words: plan.change_words,
+        changes: &plan.changes,
+        strings: &plan.strings,
     };
-    let source = match text.str(plan.source)? {
-        "provkey" => PlanSource::Provkey,
-        "terraform" | "opentofu" => PlanSource::Terraform,
-        other => {
-            return Err(Error::invalid_input(format!(
-                "unknown plan source `{other}`"
-            )));
-        }
-    };
-    // Sized up front: collecting through `Result` would grow the vector by
-    // doubling, and with the strings allocated in between, each step would copy it
-    // to fresh memory (the bump allocator reuses nothing).
-    let mut changes = Vec::with_capacity(plan.changes.len());
-    for (index, change) in (0u32..).zip(plan.changes) {
-        changes.push(change_from_wit(&text, index, change, values)?);
-    }
-    Ok(Plan {
-        format: PROVKEY_PLAN_FORMAT.to_string(),
-        format_version: PROVKEY_PLAN_FORMAT_VERSION.to_string(),
-        source,
-        source_version: text.string(plan.format_version)?,
-        changes,
-    })
-}
-
-/// The summary's strings, read through its spans. A span outside the text (or
-/// splitting a character) is the host's error, reported rather than trusted.
-struct Text<'a> {
-    text: &'a str,
-    lists: &'a [view::Span],
-}
-
-impl Text<'_> {
-    fn str(&self, span: view::Span) -> Result<&str, Error> {
-        let start = span.start as usize;
-        start
-            .checked_add(span.len as usize)
-            .and_then(|end| self.text.get(start..end))
-            .ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "the plan summary's span {}+{} is not within its text of {} bytes",
-                    span.start,
-                    span.len,
-                    self.text.len()
-                ))
-            })
-    }
-
-    fn string(&self, span: view::Span) -> Result<String, Error> {
-        self.str(span).map(str::to_string)
-    }
-
-    fn option(&self, span: Option<view::Span>) -> Result<Option<String>, Error> {
-        span.map(|span| self.string(span)).transpose()
-    }
-
-    fn list(&self, list: view::SpanList) -> Result<Vec<String>, Error> {
-        // Most lists of most changes are empty (four per change).
-        if list.count == 0 {
-            return Ok(Vec::new());
-        }
-        let first = list.first as usize;
-        let spans = first
-            .checked_add(list.count as usize)
-            .and_then(|end| self.lists.get(first..end))
-            .ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "the plan summary's list {}+{} is not within its {} list elements",
-                    list.first,
-                    list.count,
-                    self.lists.len()
-                ))
-            })?;
-        let mut strings = Vec::with_capacity(spans.len());
-        for span in spans {
-            strings.push(self.string(*span)?);
-        }
-        Ok(strings)
-    }
-}
-
-fn change_from_wit(
-    text: &Text<'_>,
-    index: u32,
-    c: view::ChangeSummary,
-    values: &'static dyn RemoteValues,
-) -> Result<ResourceChange, Error> {
-    Ok(ResourceChange {
-        address: text.string(c.address)?,
-        previous_address: text.option(c.previous_address)?,
-        module_path: text.string(c.module_path)?,
-        mode: match c.mode {
-            wit::ResourceMode::Managed => ResourceMode::Managed,
-            wit::ResourceMode::Data => ResourceMode::Data,
-        },
-        resource_type: text.string(c.type_)?,
-        name: text.string(c.name)?,
-        provider: text.string(c.provider)?,
-        action: action_from_wit(text, c.action)?,
-        before: c
-            .has_before
-            .then(|| JsonText::remote(values, index, Side::Before)),
-        after: c
-            .has_after
-            .then(|| JsonText::remote(values, index, Side::After)),
-        after_unknown: text.list(c.after_unknown)?,
-        before_sensitive: text.list(c.before_sensitive)?,
-        after_sensitive: text.list(c.after_sensitive)?,
-        depends_on: text.list(c.depends_on)?,
-    })
-}
-
-fn action_from_wit(text: &Text<'_>, action: view::ActionSummary) -> Result<Action, Error> {
-    Ok(match action {
-        view::ActionSummary::Create => Action::Create,
-        view::ActionSummary::Replace(r) => Action::Replace(Replacement {
-            order: match r.order {
-                wit::ReplaceOrder::DestroyBeforeCreate => ReplaceOrder::DestroyBeforeCreate,
-                wit::ReplaceOrder::CreateBeforeDestroy => ReplaceOrder::CreateBeforeDestroy,
-            },
-            reason: text.option(r.reason)?,
-            paths: text.list(r.paths)?,
-        }),
-        view::ActionSummary::Destroy => Action::Destroy,
-        view::ActionSummary::Read => Action::Read,
-        view::ActionSummary::NoOp => Action::NoOp,
-        view::ActionSummary::Forget => Action::Forget,
-        view::ActionSummary::Update => Action::Update,
-    })
+    packed::unpack(summary, values).map_err(|err| Error::invalid_input(err.to_string()))
 }
 
 #[cfg(test)]
@@ -291,156 +175,73 @@ mod tests {
         }
     }
 
-    /// Writes a summary as the host does: strings appended to one text.
-    #[derive(Default)]
-    struct Summary {
-        text: String,
-        lists: Vec<view::Span>,
-    }
+    const PLAN: &str = r#"{"format_version": "1.2", "resource_changes": [
+      {"address": "module.m.aws_instance.a", "module_address": "module.m", "type": "aws_instance",
+       "name": "a", "provider_name": "aws", "mode": "data", "previous_address": "aws_instance.old",
+       "change": {"actions": ["update"], "before": null, "after": {"ami": "x0"},
+                  "after_unknown": {"arn": true}, "after_sensitive": {"c": true}}},
+      {"address": "aws_instance.b", "type": "aws_instance", "name": "b", "provider_name": "aws",
+       "change": {"actions": ["create", "delete"], "before": null, "after": {"ami": "x1"},
+                  "replace_paths": [["ami"]]}, "action_reason": "r"}
+    ]}"#;
 
-    impl Summary {
-        fn span(&mut self, s: &str) -> view::Span {
-            let start = self.text.len() as u32;
-            self.text.push_str(s);
-            view::Span {
-                start,
-                len: s.len() as u32,
-            }
-        }
-
-        fn list(&mut self, items: &[&str]) -> view::SpanList {
-            let first = self.lists.len() as u32;
-            for item in items {
-                let span = self.span(item);
-                self.lists.push(span);
-            }
-            view::SpanList {
-                first,
-                count: items.len() as u32,
-            }
-        }
-
-        fn change(&mut self, address: &str, action: view::ActionSummary) -> view::ChangeSummary {
-            view::ChangeSummary {
-                address: self.span(address),
-                previous_address: Some(self.span("aws_instance.old")),
-                module_path: self.span("module.m"),
-                mode: wit::ResourceMode::Data,
-                type_: self.span("aws_instance"),
-                name: self.span("a"),
-                provider: self.span("aws"),
-                action,
-                has_before: false,
-                has_after: true,
-                after_unknown: self.list(&["/arn"]),
-                before_sensitive: self.list(&["/b"]),
-                after_sensitive: self.list(&["/c"]),
-                depends_on: self.list(&["aws_vpc.main"]),
-            }
-        }
-
-        fn plan(mut self, source: &str, changes: Vec<view::ChangeSummary>) -> view::PlanSummary {
-            let source = self.span(source);
-            let format_version = self.span("1.2");
-            view::PlanSummary {
-                text: self.text,
-                lists: self.lists,
-                source,
-                format_version,
-                changes,
-            }
+    /// The summary as the host sends it: packed by `provkey_plan::packed`.
+    fn summary(plan: &Plan) -> view::PlanSummary {
+        let packed = packed::pack(plan).unwrap();
+        let span = |span: packed::Span| view::Span {
+            start: span.start,
+            len: span.len,
+        };
+        view::PlanSummary {
+            text: packed.text,
+            source: span(packed.source),
+            format_version: span(packed.format_version),
+            change_count: packed.change_count,
+            change_words: packed::CHANGE_WORDS,
+            changes: packed.changes,
+            strings: packed.strings,
         }
     }
 
     #[test]
     fn builds_the_model_from_the_wit_summary() {
-        let mut summary = Summary::default();
-        let update = summary.change("a", view::ActionSummary::Update);
-        let replacement = view::ActionSummary::Replace(view::ReplacementSummary {
-            order: wit::ReplaceOrder::CreateBeforeDestroy,
-            reason: Some(summary.span("r")),
-            paths: summary.list(&["/ami"]),
-        });
-        let replace = summary.change("b", replacement);
-        let plan =
-            plan_from_wit(summary.plan("opentofu", vec![update, replace]), &FakeHost).unwrap();
-        assert_eq!(plan.source, PlanSource::Terraform);
+        let original = Plan::from_json(PLAN).unwrap();
+        let plan = plan_from_wit(&summary(&original), &FakeHost).unwrap();
+        assert_eq!(plan.source, provkey_plan::PlanSource::Terraform);
         assert_eq!(plan.source_version, "1.2");
         assert!(plan.validate().is_ok());
+        for (got, want) in plan.changes.iter().zip(&original.changes) {
+            assert_eq!(
+                (&got.address, &got.previous_address, &got.module_path),
+                (&want.address, &want.previous_address, &want.module_path)
+            );
+            assert_eq!(
+                (&got.resource_type, &got.name, &got.provider, got.mode),
+                (&want.resource_type, &want.name, &want.provider, want.mode)
+            );
+            assert_eq!(got.action, want.action);
+            assert_eq!(
+                (&got.after_unknown, &got.after_sensitive),
+                (&want.after_unknown, &want.after_sensitive)
+            );
+        }
         let a = &plan.changes[0];
-        assert_eq!(a.address, "a");
-        assert_eq!(a.action, Action::Update);
-        assert_eq!(a.previous_address.as_deref(), Some("aws_instance.old"));
-        assert_eq!(
-            (a.module_path.as_str(), a.mode),
-            ("module.m", ResourceMode::Data)
-        );
-        assert_eq!(
-            (
-                a.resource_type.as_str(),
-                a.name.as_str(),
-                a.provider.as_str()
-            ),
-            ("aws_instance", "a", "aws")
-        );
         assert_eq!(a.after_at("/ami").as_str(), Some("x0"));
         assert_eq!(plan.changes[1].after_at("/ami").as_str(), Some("x1"));
         assert!(a.before.is_none() && a.after_has_key("ami"));
         assert!(a.after_at("/arn").is_unknown());
-        assert!(a.is_sensitive("/b") && a.is_sensitive("/c"));
-        assert_eq!(a.depends_on, ["aws_vpc.main"]);
-        let Action::Replace(r) = &plan.changes[1].action else {
-            panic!("not a replacement");
-        };
-        assert_eq!(r.order, ReplaceOrder::CreateBeforeDestroy);
-        assert_eq!(
-            (r.reason.as_deref(), r.paths.as_slice()),
-            (Some("r"), &["/ami".to_string()][..])
-        );
-
-        let unknown = Summary::default().plan("pulumi", Vec::new());
-        assert_eq!(
-            plan_from_wit(unknown, &FakeHost).unwrap_err(),
-            Error::invalid_input("unknown plan source `pulumi`")
-        );
+        assert!(a.is_sensitive("/c"));
     }
 
     #[test]
-    fn a_span_outside_the_summary_is_refused() {
-        let mut summary = Summary::default();
-        let mut change = summary.change("a", view::ActionSummary::Create);
-        change.name = view::Span { start: 2, len: 100 };
-        let plan = summary.plan("terraform", vec![change]);
-        let too_long = format!(
-            "the plan summary's span 2+100 is not within its text of {} bytes",
-            plan.text.len()
+    fn a_summary_the_guest_cannot_read_is_invalid_input() {
+        let mut plan = summary(&Plan::from_json(PLAN).unwrap());
+        plan.changes[7] = u32::MAX;
+        let err = plan_from_wit(&plan, &FakeHost).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidInput(m) if m.starts_with("the plan summary has a span ")),
+            "{err:?}"
         );
-        assert_eq!(
-            plan_from_wit(plan, &FakeHost).unwrap_err(),
-            Error::invalid_input(too_long)
-        );
-
-        let mut summary = Summary::default();
-        let mut change = summary.change("a", view::ActionSummary::Create);
-        change.depends_on = view::SpanList {
-            first: u32::MAX,
-            count: 2,
-        };
-        let plan = summary.plan("terraform", vec![change]);
-        assert_eq!(
-            plan_from_wit(plan, &FakeHost).unwrap_err(),
-            Error::invalid_input(format!(
-                "the plan summary's list {}+2 is not within its 4 list elements",
-                u32::MAX
-            ))
-        );
-
-        // A span that splits a character is refused too, never a panic.
-        let mut summary = Summary::default();
-        let mut change = summary.change("é", view::ActionSummary::Create);
-        change.address = view::Span { start: 0, len: 1 };
-        let plan = summary.plan("terraform", vec![change]);
-        assert!(plan_from_wit(plan, &FakeHost).is_err());
     }
 
     #[test]

@@ -110,11 +110,11 @@ fn template_round_trip(lang: &str) {
     );
     assert!(output.is_file(), "{built:?}");
     // Python and JavaScript policies receive the plan as JSON text (0.3.0; 0.5.0
-    // returns the findings as bytes), Rust ones as records whose strings share one
-    // text (0.4.0); the C SDK's bindings are generated from 0.1.0.
+    // returns the findings as bytes), Rust ones as numbers that point into one text
+    // (0.6.0); the C SDK's bindings are generated from 0.1.0.
     let contract = match lang {
         "c" => "0.1.0",
-        "rust" => "0.4.0",
+        "rust" => "0.6.0",
         "js" => "0.5.0",
         _ => "0.3.0",
     };

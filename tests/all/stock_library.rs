@@ -339,20 +339,20 @@ fn inspect_prints_metadata_wit_version_and_digest() {
     let json = run.json();
     assert_eq!(json["id"], "no-remote-shell");
     assert_eq!(json["version"], "0.1.0");
-    // Stock policies are built on 0.4.0: they read attribute values through the
+    // Stock policies are built on 0.6.0: they read attribute values through the
     // host's `plan-view` instead of receiving them all.
-    assert_eq!(json["wit_version"], "0.4.0");
+    assert_eq!(json["wit_version"], "0.6.0");
     assert!(
         json["exports"]
             .as_array()
             .unwrap()
-            .contains(&Value::from("provkey:plan/policy-api@0.4.0"))
+            .contains(&Value::from("provkey:plan/policy-api@0.6.0"))
     );
     assert!(
         json["imports"]
             .as_array()
             .unwrap()
-            .contains(&Value::from("provkey:plan/plan-view@0.4.0")),
+            .contains(&Value::from("provkey:plan/plan-view@0.6.0")),
         "{json}"
     );
     let rules: Vec<&str> = json["rules"]
@@ -383,7 +383,7 @@ fn inspect_prints_metadata_wit_version_and_digest() {
     assert_eq!(text.code, 0, "{text:?}");
     for line in [
         "destroy-budget 0.1.0",
-        "wit version:  0.4.0",
+        "wit version:  0.6.0",
         "stateful-destroy  [critical, hard-mandatory]",
         "\"max_destroys\"",
     ] {
