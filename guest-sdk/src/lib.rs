@@ -2,7 +2,7 @@
 //!
 //! A policy is a type implementing [`Policy`], exported with one macro,
 //! [`export_policy!`]. The crate is built for `wasm32-wasip2`, which emits a
-//! component exporting `provkey:plan/policy@0.4.0`; the SDK hides the component
+//! component exporting `provkey:plan/policy@0.6.0`; the SDK hides the component
 //! model entirely and hands the policy a [`Plan`] from the plan model
 //! (`provkey-plan`), the same model the host uses.
 //!
@@ -95,10 +95,12 @@
 //!
 //! # What crosses the sandbox
 //!
-//! A policy exports `provkey:plan/policy@0.4.0`: it receives every change without
-//! its `before` and `after` (the strings of all changes crossing as one text), and
-//! reading a value asks the host for the member read, or for the whole value after
-//! the fourth member (`plan-view`). A rule that reads one attribute of the changes it cares about
+//! A policy exports `provkey:plan/policy@0.6.0`: it receives every change without
+//! its `before` and `after` (packed in numbers that point into one text of all the
+//! changes' strings), and reading a value asks the host for the member read, or for
+//! the whole value after the fourth member (`plan-view`);
+//! [`ResourceChange::changed_attributes`] is answered by the host, which holds both
+//! values. A rule that reads one attribute of the changes it cares about
 //! costs little on a large plan; one that calls [`ResourceChange::after_value`] on
 //! every change pays for every value, twice (the copy and the tree).
 
@@ -157,7 +159,7 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
-/// Exports a [`Policy`] as the component's `provkey:plan/policy@0.4.0`:
+/// Exports a [`Policy`] as the component's `provkey:plan/policy@0.6.0`:
 /// `provkey_sdk::export_policy!(MyPolicy);`, once, at the crate's top level.
 ///
 /// On targets other than `wasm32` (native `cargo test`) it exports nothing and only

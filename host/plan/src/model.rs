@@ -246,6 +246,9 @@ impl ResourceChange {
 
     /// The top-level attributes whose known values differ between before and after,
     /// plus those that become unknown. Sorted, as JSON Pointers.
+    ///
+    /// When the values are remote (in a guest), the host that holds them answers, for
+    /// the change as it sent it: the values are then neither copied nor parsed here.
     pub fn changed_attributes(&self) -> Vec<String> {
         let remote = self
             .before
