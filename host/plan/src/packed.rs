@@ -70,6 +70,10 @@ pub struct PackedSummary {
 ///
 /// A string seen before (a type, a provider, a module path, a path in a list)
 /// reuses its span; addresses, unique within a plan, are not looked up.
+///
+/// The host packs once per check while every policy on this contract waits for it,
+/// so the buffers are sized up front and strings hash with foldhash (SipHash and
+/// regrowth made 0.4.0's summary cost 1.4 µs per change).
 pub fn pack(plan: &Plan) -> Option<PackedSummary> {
     let mut packer = Packer {
         text: String::new(),
