@@ -69,7 +69,8 @@ pub struct PackedSummary {
 /// memory holds anyway).
 ///
 /// A string seen before (a type, a provider, a module path, a path in a list)
-/// reuses its span; addresses, unique within a plan, are not looked up.
+/// reuses its span; addresses, unique within a plan, and names, nearly so, are not
+/// looked up (looking up names made packing 10 % slower for nothing).
 ///
 /// The host packs once per check while every policy on this contract waits for it,
 /// so the buffers are sized up front and strings hash with foldhash (SipHash and
@@ -117,7 +118,7 @@ impl<'a> Packer<'a> {
         }
         put(&mut words, MODULE_PATH, self.string(&change.module_path)?);
         put(&mut words, TYPE, self.string(&change.resource_type)?);
-        put(&mut words, NAME, self.string(&change.name)?);
+        put(&mut words, NAME, self.append(&change.name)?);
         put(&mut words, PROVIDER, self.string(&change.provider)?);
         words[ACTION] = match &change.action {
             Action::Create => 0,
