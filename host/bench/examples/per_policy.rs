@@ -46,9 +46,9 @@ fn main() -> Result<()> {
     println!("host parse        {:8.2} ms", ms(started));
     let guest_plan = provkey_runtime::GuestPlan::new(std::sync::Arc::clone(&plan));
     let started = Instant::now();
-    guest_plan.packed_summary();
+    guest_plan.packed_numbers();
     println!(
-        "host summary      {:8.2} ms (what 0.4.0 policies receive)",
+        "host summary      {:8.2} ms (what 0.6.0 policies receive)",
         ms(started)
     );
     let index = provkey_runtime::PlanIndex::new(&plan);

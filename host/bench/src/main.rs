@@ -390,7 +390,8 @@ fn evaluation_section(args: &Args, out: &Out, sizes: &[usize]) -> Result<()> {
             let plan = Arc::new(Plan::from_json(&text).context("cannot parse the generated plan")?);
             let t1 = Instant::now();
             let guest_plan = GuestPlan::new(Arc::clone(&plan));
-            guest_plan.packed_summary();
+            // What the stock `immutable` (a 0.6.0 policy) receives.
+            guest_plan.packed_numbers();
             let index = PlanIndex::new(&plan);
             let t2 = Instant::now();
             let evaluation = loaded

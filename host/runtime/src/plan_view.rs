@@ -73,7 +73,9 @@ impl GuestPlan {
     /// `provkey:plan@0.4.0` policies; none when a string or list lies beyond the
     /// 4 GiB that a span can address (more than any guest memory holds anyway).
     pub fn packed_summary(&self) -> Option<&view_0_4::PlanSummary> {
-        self.packed.get_or_init(|| summary_0_4(&self.plan)).as_ref()
+        self.packed
+            .get_or_init(|| summary_0_4(self.packed_numbers()?))
+            .as_ref()
     }
 
     /// The plan without attribute values, its changes packed in numbers that point
@@ -102,9 +104,11 @@ impl GuestPlan {
 }
 
 /// 0.4.0's summary: 0.6.0's packed summary with each change's numbers as records.
-fn summary_0_4(plan: &Plan) -> Option<view_0_4::PlanSummary> {
+/// Read from the numbers the check has already packed, so that a check with
+/// policies of both versions (the stock set and policies built before 0.6.0) packs
+/// the plan once.
+fn summary_0_4(packed: &view_0_6::PlanSummary) -> Option<view_0_4::PlanSummary> {
     use provkey_plan::packed::{ActionSpans, CHANGE_WORDS, ChangeSpans, Span};
-    let packed = provkey_plan::packed::pack(plan)?;
     let span = |span: Span| view_0_4::Span {
         start: span.start,
         len: span.len,
@@ -113,7 +117,7 @@ fn summary_0_4(plan: &Plan) -> Option<view_0_4::PlanSummary> {
         first: list.start,
         count: list.len,
     };
-    let mut changes = Vec::with_capacity(plan.changes.len());
+    let mut changes = Vec::with_capacity(packed.change_count as usize);
     for (index, words) in (0u32..).zip(packed.changes.chunks_exact(CHANGE_WORDS as usize)) {
         // The host packed these numbers itself: they always decode.
         let c = ChangeSpans::decode(index, words).ok()?;
@@ -150,8 +154,12 @@ fn summary_0_4(plan: &Plan) -> Option<view_0_4::PlanSummary> {
             depends_on: list(c.depends_on),
         });
     }
+    let wit_span = |span: view_0_6::Span| view_0_4::Span {
+        start: span.start,
+        len: span.len,
+    };
     Some(view_0_4::PlanSummary {
-        text: packed.text,
+        text: packed.text.clone(),
         lists: packed
             .strings
             .chunks_exact(2)
@@ -160,8 +168,8 @@ fn summary_0_4(plan: &Plan) -> Option<view_0_4::PlanSummary> {
                 len: pair[1],
             })
             .collect(),
-        source: span(packed.source),
-        format_version: span(packed.format_version),
+        source: wit_span(packed.source),
+        format_version: wit_span(packed.format_version),
         changes,
     })
 }
