@@ -19,7 +19,7 @@ fn tools() -> PathBuf {
 }
 
 /// A tool from `tests/tools/`, or a failure that says how to install it.
-fn tool(relative: &str) -> PathBuf {
+pub fn tool(relative: &str) -> PathBuf {
     let path = tools().join(relative);
     assert!(
         path.exists(),

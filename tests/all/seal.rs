@@ -19,6 +19,11 @@ fn a_sealed_bundle_has_the_documented_layout_and_verifies() {
         w.signer.key_id_hex().as_str()
     );
     assert_eq!(m["artifact"]["uri"], "oci://registry.example/app@1");
+    // The engine named is the one linked in, as Cargo.lock resolved it.
+    assert_eq!(
+        m["engine"]["wasmtime_version"],
+        crate::first_day::locked_version("wasmtime").as_str()
+    );
     assert!(
         m["policies"]
             .as_array()

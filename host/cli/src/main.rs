@@ -4,6 +4,7 @@
 //! `commands/`, and exit codes are defined in `exit.rs`.
 
 mod commands;
+mod console;
 mod exit;
 mod output_file;
 mod policy_set;
@@ -20,12 +21,31 @@ use crate::exit::Exit;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `provkey --version`: what a bug report needs to reproduce a verdict (`-V` prints
+/// the version alone).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit:   ",
+    env!("PROVKEY_COMMIT"),
+    "\nwasmtime: ",
+    env!("PROVKEY_WASMTIME_VERSION"),
+    "\ncontract: provkey:plan ",
+    env!("PROVKEY_CONTRACT_VERSIONS"),
+);
+
 #[derive(Parser)]
-#[command(name = "provkey", version, about, long_about = None)]
-struct Cli {
+#[command(name = "provkey", version, long_version = LONG_VERSION, about, long_about = None)]
+pub struct Cli {
     /// Log what the runtime does (compilation, cache hits, timings) to stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Print no report on standard output unless `--format` asks for one there, and
+    /// no notes or progress on standard error (errors still print).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// When to colour output.
+    #[arg(long, value_enum, value_name = "WHEN", global = true, default_value_t = console::ColorWhen::Auto)]
+    color: console::ColorWhen,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +88,8 @@ enum Command {
     Rollback(Box<commands::rollback::RollbackArgs>),
     /// Run the whole cycle on the shipped example: plan, check, seal, apply, drift, rollback.
     Demo(commands::demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::CompletionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -82,6 +104,7 @@ fn main() -> std::process::ExitCode {
             };
         }
     };
+    console::init(cli.quiet, cli.color);
     init_logging(cli.verbose);
     commands::build::init_progress();
     let outcome = match cli.command {
@@ -101,6 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Replay(args) => commands::replay::execute(args),
         Command::Rollback(args) => commands::rollback::execute(*args),
         Command::Demo(args) => commands::demo::execute(args),
+        Command::Completions(args) => commands::completions::execute(args),
     };
     match outcome {
         Ok(exit) => exit.into(),

@@ -33,6 +33,7 @@ pub fn build(
     out_dir: &Path,
     crates: &[&str],
 ) -> Result<Vec<(String, PathBuf)>, String> {
+    ensure_guest_target()?;
     let target_dir = guest_target_dir(out_dir);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -95,6 +96,68 @@ pub fn build(
             }
         })
         .collect()
+}
+
+/// Makes sure the toolchain building the host can also build guests: rustup
+/// installs the targets of `rust-toolchain.toml` only when it installs the toolchain
+/// itself, so a machine that already had the pinned toolchain lacks the guest target.
+/// When it is missing, it is added through rustup (saying so) before anything builds.
+pub fn ensure_guest_target() -> Result<(), String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    if guest_target_installed(&rustc)? {
+        return Ok(());
+    }
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", GUEST_TARGET]);
+    if let Some(toolchain) = &toolchain {
+        cmd.args(["--toolchain", toolchain]);
+    }
+    let shown = toolchain.as_deref().unwrap_or("the active toolchain");
+    println!(
+        "cargo:warning=installing the guest target `{GUEST_TARGET}` for {shown} (rustup target add {GUEST_TARGET})"
+    );
+    eprintln!(
+        "provkey: the toolchain lacks `{GUEST_TARGET}`; running `rustup target add {GUEST_TARGET}`"
+    );
+    let status = cmd.status();
+    // Two build scripts may add it at once: what counts is whether it is there now.
+    if guest_target_installed(&rustc)? {
+        return Ok(());
+    }
+    let why = match status {
+        Ok(status) => format!("`rustup target add {GUEST_TARGET}` exited with {status}"),
+        Err(err) => format!("cannot run `rustup`: {err}"),
+    };
+    Err(format!(
+        "the Rust toolchain lacks the guest target `{GUEST_TARGET}` and adding it failed: {why}\n\
+         help: install it with `rustup target add {GUEST_TARGET}` (rust-toolchain.toml lists it), \
+         or with your distribution's package of the Rust standard library for {GUEST_TARGET}"
+    ))
+}
+
+/// Whether the sysroot of `rustc` holds the guest target's standard library.
+fn guest_target_installed(rustc: &std::ffi::OsStr) -> Result<bool, String> {
+    let output = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .output()
+        .map_err(|err| format!("cannot run `{}`: {err}", Path::new(rustc).display()))?;
+    if !output.status.success() {
+        // An older rustc that does not know the target at all: let the build say so.
+        return Ok(true);
+    }
+    let libdir = String::from_utf8_lossy(&output.stdout);
+    let libdir = Path::new(libdir.trim());
+    Ok(std::fs::read_dir(libdir).is_ok_and(|mut entries| {
+        entries.any(|entry| {
+            entry.is_ok_and(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with("libcore-") || name.starts_with("libstd-"))
+            })
+        })
+    }))
 }
 
 /// Tells cargo to rerun the build script when anything under these paths changes.

@@ -30,11 +30,14 @@ const MAX_CONFIG_BYTES: usize = 16 << 20;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// The plan: provkey plan JSON, or the output of `terraform show -json` / `tofu show -json`.
+    /// The plan: provkey plan JSON, or the output of `terraform show -json` / `tofu show -json`
+    /// (`-` reads it from standard input).
     #[arg(long, value_name = "FILE")]
     pub plan: PathBuf,
-    /// A policy to run (repeatable): a component file, or the id of a stock policy.
-    /// Without any, the whole embedded stock set runs.
+    /// A policy to run (repeatable): a component file, a directory (every `.wasm`
+    /// component in it), or the id of a stock policy. Without any, the policy set
+    /// file `provkey.toml` of the current directory, or else the whole embedded
+    /// stock set, runs.
     #[arg(long = "policy", value_name = "PATH.wasm|ID")]
     pub policies: Vec<PathBuf>,
     /// A policy's configuration, as `POLICY_ID=FILE.json` (repeatable).
@@ -49,6 +52,12 @@ pub struct CheckArgs {
     /// (default: `trust = …` of the policy set file).
     #[arg(long, value_name = "TRUST_ROOT")]
     pub trust: Option<PathBuf>,
+    /// The Terraform configuration the plan was made from: SARIF, GitHub annotations
+    /// and markdown then point each finding at the `.tf` line that declares its
+    /// resource (through local modules) instead of at the plan file. Default: the
+    /// current directory, when it holds `.tf` files and the plan is Terraform's.
+    #[arg(long, value_name = "DIR")]
+    pub source_dir: Option<PathBuf>,
     #[command(flatten)]
     pub review: ReviewArgs,
     #[command(flatten)]
@@ -264,21 +273,45 @@ fn parse_config_arg(arg: &str) -> Result<(String, PathBuf), String> {
 
 pub fn execute(args: CheckArgs) -> CliResult<Exit> {
     let mut targets = args.formats.clone();
-    if targets.is_empty() {
+    if targets.is_empty() && !crate::console::quiet() {
         targets.push(ReportTarget {
             format: Format::Text,
             path: None,
         });
     }
     check_targets(&targets)?;
-    let run = run_check_with(
+    let policies = expand_policy_dirs(&args.policies)?;
+    if (!policies.is_empty() || !args.configs.is_empty())
+        && args.review.policy_set.is_none()
+        && Path::new(policy_set::SET_FILE_NAME).is_file()
+    {
+        crate::console::note(&format!(
+            "note: `{}` in the current directory is not used: `--policy`/`--config` choose the policies\n\
+             help: drop them to check with the policy set, or pass `--policy-set FILE` to name it",
+            policy_set::SET_FILE_NAME
+        ));
+    }
+    // An explicit configuration that does not read is refused before anything runs.
+    let sources = match &args.source_dir {
+        Some(dir) => Some(provkey_source_map::SourceMap::load(dir).map_err(|err| {
+            let help = err.help();
+            CliError::bad_input(anyhow::Error::new(err)).with_help(help)
+        })?),
+        None => None,
+    };
+    let mut run = run_check_with(
         &args.plan,
-        &args.policies,
+        &policies,
         &args.configs,
         &args.runtime,
         &args.review,
         args.trust.as_deref(),
     )?;
+    run.report.plan.sources = match sources {
+        Some(sources) => Some(sources),
+        None if run.plan.source == provkey_plan::PlanSource::Terraform => default_sources(),
+        None => None,
+    };
     let started = std::time::Instant::now();
     write_reports(&targets, &run)?;
     tracing::info!(
@@ -290,6 +323,58 @@ pub fn execute(args: CheckArgs) -> CliResult<Exit> {
     // components one by one would only delay the exit (a tenth of a cold check).
     std::mem::forget(run);
     Ok(exit)
+}
+
+/// `--policy` arguments with each directory replaced by the `.wasm` components in it
+/// (in name order); files and stock ids are kept as given.
+fn expand_policy_dirs(policies: &[PathBuf]) -> CliResult<Vec<PathBuf>> {
+    let mut expanded = Vec::with_capacity(policies.len());
+    for path in policies {
+        if !path.is_dir() {
+            expanded.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|err| {
+            CliError::bad_input(anyhow!(
+                "cannot read the policy directory `{}`: {err}",
+                path.display()
+            ))
+        })?;
+        let mut components: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "wasm") && p.is_file())
+            .collect();
+        if components.is_empty() {
+            return Err(CliError::bad_input(anyhow!(
+                "the policy directory `{}` holds no `.wasm` component",
+                path.display()
+            ))
+            .with_help("build policies with `provkey build DIR`, or name component files or stock policy ids"));
+        }
+        components.sort();
+        expanded.extend(components);
+    }
+    Ok(expanded)
+}
+
+/// The configuration in the current directory, when it holds `.tf` files. One that
+/// does not parse is said on stderr, and findings point at the plan file.
+fn default_sources() -> Option<provkey_source_map::SourceMap> {
+    let here = Path::new(".");
+    if !provkey_source_map::SourceMap::is_configuration(here) {
+        return None;
+    }
+    match provkey_source_map::SourceMap::load(here) {
+        Ok(sources) => Some(sources),
+        Err(err) => {
+            crate::console::note(&format!(
+                "warning: findings point at the plan file: {err}\nhelp: {}",
+                err.help()
+            ));
+            None
+        }
+    }
 }
 
 /// Everything a check produced, for commands that act on the verdict (`seal`).
@@ -594,6 +679,12 @@ pub fn read_plan(path: &Path) -> CliResult<(Plan, Vec<u8>)> {
 
 /// Reads a plan file's bytes, bounded by the largest plan accepted.
 pub fn read_plan_bytes(path: &Path) -> CliResult<Vec<u8>> {
+    if path == Path::new("-") {
+        return read_stdin_bounded(MAX_PLAN_BYTES).map_err(|err| {
+            CliError::bad_input(anyhow!("cannot read the plan from standard input: {err}"))
+                .with_help("pipe the JSON plan in: `terraform show -json PLANFILE | provkey check --plan -`")
+        });
+    }
     let shown = path.display();
     let bytes = provkey_runtime::read_bounded(path, MAX_PLAN_BYTES).map_err(|err| match err {
         RuntimeError::Read { source, .. } => {
@@ -605,6 +696,24 @@ pub fn read_plan_bytes(path: &Path) -> CliResult<Vec<u8>> {
         err.error = err.error.context(format!("cannot read plan `{shown}`"));
         err
     })
+}
+
+/// Reads standard input to its end, refusing more than `max` bytes without holding them.
+fn read_stdin_bounded(max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    std::io::stdin()
+        .lock()
+        .take(limit)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > max {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB",
+            max >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Parses the plan read from `path`.

@@ -1,6 +1,7 @@
 pub mod approve;
 pub mod build;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod inspect;
 pub mod key;

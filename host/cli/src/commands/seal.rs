@@ -21,8 +21,8 @@ use super::check::{ReviewArgs, RuntimeArgs, run_check_with};
 use super::key::{PasswordArgs, load_secret_key, parse_duration};
 use crate::exit::{CliError, CliResult, Exit};
 
-/// The wasmtime the engine is built with (pinned with `=` in the root Cargo.toml).
-pub const WASMTIME_VERSION: &str = "48.0.8";
+/// The wasmtime the engine is built with, as Cargo.lock resolved it (see build.rs).
+pub const WASMTIME_VERSION: &str = env!("PROVKEY_WASMTIME_VERSION");
 
 #[derive(Args)]
 pub struct SealArgs {

@@ -1,5 +1,6 @@
 //! GitHub Actions workflow commands: each finding an annotation
-//! (`::error`, `::warning` or `::notice`) on the plan file, at the line where the
+//! (`::error`, `::warning` or `::notice`) on the `.tf` line that declares the
+//! resource (with `--source-dir`), or else on the plan file, at the line where the
 //! resource's change is described.
 //!
 //! A mandatory finding is `::error`; an advisory one `::warning` from medium
@@ -22,8 +23,11 @@ pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
             Level::Warning => "warning",
             Level::Note => "notice",
         };
-        let mut properties = vec![("file", file.to_string())];
-        if let Some(n) = f.address.as_deref().and_then(|a| report.plan.line_of(a)) {
+        let location = report
+            .plan
+            .location(f.address.as_deref(), f.attribute.as_deref());
+        let mut properties = vec![("file", location.file)];
+        if let Some(n) = location.line {
             properties.push(("line", n.to_string()));
         }
         let title = match &f.address {

@@ -106,6 +106,19 @@ pub struct PlanSummary {
     /// reports that point into the file.
     #[serde(skip)]
     pub address_lines: BTreeMap<String, usize>,
+    /// The Terraform configuration the plan was made from (`--source-dir`): findings
+    /// then point at the `.tf` line that declares their resource.
+    #[serde(skip)]
+    pub sources: Option<provkey_source_map::SourceMap>,
+}
+
+/// Where a report points a reviewer for one finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingLocation {
+    /// A `.tf` file of the configuration, or else the plan file.
+    pub file: String,
+    /// 1-based; `None` when the finding names no resource the file describes.
+    pub line: Option<usize>,
 }
 
 impl PlanSummary {
@@ -119,6 +132,26 @@ impl PlanSummary {
             changes: plan.changes.len(),
             actions: plan.action_counts(),
             address_lines: address_lines(plan, bytes),
+            sources: None,
+        }
+    }
+
+    /// Where a finding on `address` (at `attribute`, when it names one) is declared:
+    /// its `.tf` line when the configuration is known and declares it, or else the
+    /// line of the plan file that describes the change.
+    pub fn location(&self, address: Option<&str>, attribute: Option<&str>) -> FindingLocation {
+        if let Some(found) = address
+            .zip(self.sources.as_ref())
+            .and_then(|(address, sources)| sources.locate(address, attribute))
+        {
+            return FindingLocation {
+                file: found.file.display().to_string(),
+                line: Some(found.line),
+            };
+        }
+        FindingLocation {
+            file: self.path.clone(),
+            line: address.and_then(|a| self.line_of(a)),
         }
     }
 

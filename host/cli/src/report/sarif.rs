@@ -7,7 +7,8 @@
 //! - Each finding is a result: `ruleId`, `ruleIndex`, `level` (mandatory: `error`;
 //!   advisory: `warning` from medium severity up, else `note`), the message, and a
 //!   location: a logical location (the resource address, kind `resource`) and a
-//!   physical one on the plan file, at the line where the change is described.
+//!   physical one: the `.tf` line that declares the resource (with `--source-dir`),
+//!   or else the plan file, at the line where the change is described.
 //!   Severity, enforcement, attribute and remediation are in the result's
 //!   properties; a partial fingerprint (blake3 of policy, rule, address and
 //!   attribute) lets code scanning track a finding across runs.
@@ -184,15 +185,21 @@ fn build(report: &CheckReport) -> Sarif {
                     .build(),
             ]
         });
-        let region = f
-            .address
-            .as_deref()
-            .and_then(|a| report.plan.line_of(a))
+        let location = report
+            .plan
+            .location(f.address.as_deref(), f.attribute.as_deref());
+        let region = location
+            .line
             .map(|n| Region::builder().start_line(n as i64).build());
+        let file_uri = if location.file == report.plan.path {
+            uri.clone()
+        } else {
+            plan_uri(&location.file)
+        };
         let result_location = Location::builder()
             .physical_location(
                 PhysicalLocation::builder()
-                    .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
+                    .artifact_location(ArtifactLocation::builder().uri(file_uri).build())
                     .opt_region(region)
                     .build(),
             )
