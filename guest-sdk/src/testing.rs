@@ -193,6 +193,14 @@ impl TestChange {
         self
     }
 
+    /// Sets the resource type, for addresses that do not spell it (a Kubernetes
+    /// object's `Deployment/prod/web` is of type `k8s_deployment`).
+    #[must_use]
+    pub fn resource_type(mut self, resource_type: &str) -> Self {
+        self.0.resource_type = resource_type.to_string();
+        self
+    }
+
     /// Marks `path` (a JSON Pointer) as known only after apply.
     #[must_use]
     pub fn unknown(mut self, path: &str) -> Self {

@@ -20,6 +20,7 @@ mod conformance;
 mod first_day;
 mod hostile;
 mod interop;
+mod kubernetes;
 mod planning;
 mod policy_sets;
 mod policy_test_cmd;

@@ -106,7 +106,7 @@ typedef struct {
 
 // A deployment plan: every change, in the order they are applied.
 typedef struct provkey_plan_types_plan_t {
-  // Where the plan came from: `provkey`, `terraform` or `opentofu`.
+  // Where the plan came from: `provkey`, `terraform`, `opentofu` or `kubernetes`.
   provkey_wit_string_t   source;
   // The version of the source format, for example `1.2` for Terraform JSON.
   provkey_wit_string_t   format_version;

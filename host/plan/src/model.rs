@@ -20,6 +20,8 @@ pub enum PlanSource {
     Provkey,
     /// `terraform show -json` or `tofu show -json`.
     Terraform,
+    /// Kubernetes objects (manifests or admission requests), each object a change.
+    Kubernetes,
 }
 
 impl PlanSource {
@@ -27,6 +29,7 @@ impl PlanSource {
         match self {
             PlanSource::Provkey => "provkey",
             PlanSource::Terraform => "terraform",
+            PlanSource::Kubernetes => "kubernetes",
         }
     }
 
@@ -34,6 +37,7 @@ impl PlanSource {
         match s {
             "provkey" => Some(PlanSource::Provkey),
             "terraform" => Some(PlanSource::Terraform),
+            "kubernetes" => Some(PlanSource::Kubernetes),
             _ => None,
         }
     }

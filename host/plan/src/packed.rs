@@ -265,6 +265,7 @@ pub fn unpack(
     let source = match reader.str(summary.source)? {
         "provkey" => PlanSource::Provkey,
         "terraform" | "opentofu" => PlanSource::Terraform,
+        "kubernetes" => PlanSource::Kubernetes,
         other => return Err(UnpackError(format!("names an unknown source `{other}`"))),
     };
     // Sized up front: the guest's bump allocator reuses nothing, so growing the

@@ -66,10 +66,30 @@ pub const CONFIG_SCHEMA: &str = include_str!("../config.schema.json");
 
 /// Where images are referenced, per resource type, unless configured otherwise.
 pub const DEFAULT_IMAGE_ATTRIBUTES: &[(&str, &[&str])] = &[
-    // Kubernetes: pods, deployments, stateful sets, daemon sets, jobs, cron jobs...
+    // Kubernetes through Terraform's provider: pods, deployments, stateful sets,
+    // daemon sets, jobs, cron jobs...
     (
         "kubernetes_*",
         &["/**/container/*/image", "/**/init_container/*/image"],
+    ),
+    // Kubernetes objects read from manifests or admission requests (`k8s_deployment`):
+    // the pod spec of a pod, of a workload's template, and of a cron job's job
+    // template. Named exactly, not with `**`: annotations such as
+    // `kubectl.kubernetes.io/last-applied-configuration` hold an older copy of the
+    // object as JSON text, which is not what runs.
+    (
+        "k8s_*",
+        &[
+            "/spec/containers/*/image",
+            "/spec/initContainers/*/image",
+            "/spec/ephemeralContainers/*/image",
+            "/spec/template/spec/containers/*/image",
+            "/spec/template/spec/initContainers/*/image",
+            "/template/spec/containers/*/image",
+            "/template/spec/initContainers/*/image",
+            "/spec/jobTemplate/spec/template/spec/containers/*/image",
+            "/spec/jobTemplate/spec/template/spec/initContainers/*/image",
+        ],
     ),
     ("docker_container", &["/image"]),
     ("docker_service", &["/task_spec/*/container_spec/*/image"]),
@@ -585,6 +605,41 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("nginx@sha256:")
+        );
+    }
+
+    #[test]
+    fn kubernetes_objects_from_manifests_ignore_the_last_applied_copy() {
+        let last_applied = json!({"spec": {"containers": [{"image": "old:1"}]}}).to_string();
+        let plan = testing::plan_of([
+            change("Pod/p", Action::Create)
+                .resource_type("k8s_pod")
+                .after(json!({
+                    "metadata": {"annotations": {
+                        "kubectl.kubernetes.io/last-applied-configuration": last_applied
+                    }},
+                    "spec": {
+                        "containers": [{"image": format!("app@{DIGEST}")}],
+                        "initContainers": [{"image": "busybox"}]
+                    }
+                })),
+            change("CronJob/c", Action::Create)
+                .resource_type("k8s_cron_job")
+                .after(json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
+                    "containers": [{"image": "report:2"}]
+                }}}}}})),
+        ]);
+        let findings = run(&plan, "{}").unwrap();
+        assert_eq!(
+            rules(&findings),
+            [
+                ("image-not-pinned", "Pod/p", "/spec/initContainers/0/image"),
+                (
+                    "image-not-pinned",
+                    "CronJob/c",
+                    "/spec/jobTemplate/spec/template/spec/containers/0/image"
+                ),
+            ]
         );
     }
 

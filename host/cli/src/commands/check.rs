@@ -726,7 +726,19 @@ pub fn parse_plan(path: &Path, bytes: &[u8]) -> CliResult<Plan> {
         ))
         .with_help("pass the JSON plan: `terraform show -json PLANFILE > plan.json`")
     })?;
-    Plan::from_json(text).map_err(|err| {
+    let plan = Plan::from_json(text);
+    // Kubernetes objects are tried only when the text is not a plan, so that reading
+    // a plan costs nothing more.
+    if plan.is_err() && provkey_kubernetes::looks_like_kubernetes(text) {
+        return provkey_kubernetes::read(text).map_err(|err| {
+            let help = err.help();
+            CliError::bad_input(anyhow!(
+                "cannot read Kubernetes objects from `{shown}`: {err}"
+            ))
+            .with_help(help)
+        });
+    }
+    plan.map_err(|err| {
         CliError::bad_input(anyhow!("cannot read plan `{shown}`: {err}")).with_help(
             "provkey reads its own plan JSON and `terraform show -json` / `tofu show -json` \
              output (format versions 0.1 to 1.2)",
