@@ -31,10 +31,10 @@ pub const KUBERNETES_SOURCE_VERSION: &str = "v1";
 /// Why a text could not be read as Kubernetes objects.
 #[derive(Debug, thiserror::Error)]
 pub enum KubernetesError {
-    #[error("is not valid YAML at line {line}, column {column}: {message}")]
+    #[error("is not valid YAML{}: {message}", at_position(*.position))]
     Yaml {
-        line: usize,
-        column: usize,
+        /// 1-based line and column, when the parser says where.
+        position: Option<(usize, usize)>,
         message: String,
     },
     #[error("is not valid JSON at line {line}, column {column}: {message}")]
@@ -154,6 +154,12 @@ pub fn read(text: &str) -> Result<Plan, KubernetesError> {
     Ok(plan)
 }
 
+fn at_position(position: Option<(usize, usize)>) -> String {
+    position
+        .map(|(line, column)| format!(" at line {line}, column {column}"))
+        .unwrap_or_default()
+}
+
 /// serde_json's message without its own ` at line L column C`.
 fn json_message(err: &serde_json::Error) -> String {
     without_positions(&err.to_string())
@@ -236,15 +242,11 @@ fn parse_part(
         return Ok(());
     }
     let value: Value = serde_yaml_ng::from_str(part).map_err(|err| {
-        let (line, column) = err
+        let position = err
             .location()
-            .map_or((0, 0), |loc| (loc.line() + first - 1, loc.column()));
+            .map(|loc| (loc.line() + first - 1, loc.column()));
         let message = without_positions(&err.to_string());
-        KubernetesError::Yaml {
-            line,
-            column,
-            message,
-        }
+        KubernetesError::Yaml { position, message }
     })?;
     if !value.is_null() {
         documents.push((value, content_line));

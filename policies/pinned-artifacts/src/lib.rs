@@ -625,9 +625,11 @@ mod tests {
                 })),
             change("CronJob/c", Action::Create)
                 .resource_type("k8s_cron_job")
-                .after(json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
-                    "containers": [{"image": "report:2"}]
-                }}}}}})),
+                .after(
+                    json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
+                        "containers": [{"image": "report:2"}]
+                    }}}}}}),
+                ),
         ]);
         let findings = run(&plan, "{}").unwrap();
         assert_eq!(
