@@ -617,12 +617,16 @@ pub fn parse_plan(path: &Path, bytes: &[u8]) -> CliResult<Plan> {
         ))
         .with_help("pass the JSON plan: `terraform show -json PLANFILE > plan.json`")
     })?;
-    Plan::from_json(text).map_err(|err| {
+    let plan = Plan::from_json(text).map_err(|err| {
         CliError::bad_input(anyhow!("cannot read plan `{shown}`: {err}")).with_help(
             "provkey reads its own plan JSON and `terraform show -json` / `tofu show -json` \
-             output (format versions 0.1 to 1.2)",
+             output (format versions 0.1 to 1.2, and later 1.x minors with a warning)",
         )
-    })
+    })?;
+    if let Some(warning) = provkey_plan::format_version_warning(&plan) {
+        anstream::eprintln!("warning: plan `{shown}`: {warning}");
+    }
+    Ok(plan)
 }
 
 fn read_configs(args: &[(String, PathBuf)]) -> CliResult<BTreeMap<String, String>> {
