@@ -20,7 +20,11 @@ fn collect(value: &Value, out: &mut Vec<(String, String)>) {
         Value::Object(map) => {
             if let (Some(Value::String(rule)), Some(_)) = (map.get("rule"), map.get("enforcement"))
             {
-                let address = map["address"].as_str().unwrap_or("(plan)").to_string();
+                let address = map
+                    .get("address")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(plan)")
+                    .to_string();
                 out.push((rule.clone(), address));
             }
             map.values().for_each(|v| collect(v, out));
@@ -128,7 +132,7 @@ fn disallowed_regions() {
     let Some(path) = plan("infracost__infracost__azure_firewall_plan.json") else {
         return;
     };
-    // Without `regions` the policy reports nothing.
+    // Without `regions` the policy checks nothing, says so, and passes.
     let run = check(&[
         "--plan",
         &path,
@@ -138,7 +142,11 @@ fn disallowed_regions() {
         "json",
     ]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(findings(&run.json()).is_empty());
+    assert_eq!(
+        findings(&run.json()),
+        [("regions-unconfigured".to_string(), "(plan)".to_string())]
+    );
+    assert_eq!(run.json()["findings"][0]["enforcement"], "advisory");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("regions.json");
     std::fs::write(&config, r#"{"regions": ["West Europe"]}"#).unwrap();
