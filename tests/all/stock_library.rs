@@ -188,6 +188,90 @@ fn disallowed_regions() {
     assert_eq!(with_rule(&run.json(), "region-not-allowed"), expected);
 }
 
+/// The created or updated managed resources of a real plan, by type.
+fn created_or_updated(plan: &Value) -> Vec<(String, String)> {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rc| rc["mode"] == "managed")
+        .filter(|rc| {
+            rc["change"]["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "create" || a == "update")
+        })
+        .map(|rc| {
+            (
+                rc["type"].as_str().unwrap().to_string(),
+                rc["address"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn check_with_config(path: &str, policy: &str, config: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, config).unwrap();
+    let arg = format!("{policy}={}", file.display());
+    check(&[
+        "--plan", path, "--policy", policy, "--config", &arg, "--format", "json",
+    ])
+}
+
+#[test]
+fn allowed_and_denied_resource_types() {
+    let Some(path) = plan("cycloidio__terracost__aws_terraform-plan.json") else {
+        return;
+    };
+    let resources = created_or_updated(&read_plan_json(&path));
+    let types: BTreeSet<&str> = resources.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(types.len() > 1, "{types:?}");
+    // Unconfigured: it says it checks nothing, and passes.
+    let run = check(&[
+        "--plan",
+        &path,
+        "--policy",
+        "allowed-types",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        findings(&run.json()),
+        [("types-unconfigured".to_string(), "(plan)".to_string())]
+    );
+    // Allowing every AWS type passes; denying one type flags exactly its resources.
+    let run = check_with_config(&path, "allowed-types", r#"{"allow": ["aws_*"]}"#);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(findings(&run.json()).is_empty(), "{run:?}");
+    let denied = *types.iter().next().unwrap();
+    let config = serde_json::json!({"allow": ["aws_*"], "deny": [denied]}).to_string();
+    let run = check_with_config(&path, "allowed-types", &config);
+    assert_eq!(run.code, 1, "{run:?}");
+    let expected: BTreeSet<String> = resources
+        .iter()
+        .filter(|(t, _)| t == denied)
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert_eq!(with_rule(&run.json(), "type-not-allowed"), expected);
+    // Allowing only that type flags every other one.
+    let config = serde_json::json!({"allow": [denied]}).to_string();
+    let run = check_with_config(&path, "allowed-types", &config);
+    let others: BTreeSet<String> = resources
+        .iter()
+        .filter(|(t, _)| t != denied)
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert_eq!(with_rule(&run.json(), "type-not-allowed"), others);
+    // A pattern that is neither a type nor a prefix is refused by the schema.
+    let run = check_with_config(&path, "allowed-types", r#"{"deny": ["aws_*_user"]}"#);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("field `deny"), "{run:?}");
+}
+
 #[test]
 fn destroying_stateful_resources_is_hard_mandatory() {
     let Some(path) = plan("StackGuardian__tirith__input_s3_destroy.json") else {
