@@ -273,6 +273,97 @@ fn allowed_and_denied_resource_types() {
 }
 
 #[test]
+fn tag_values_must_be_non_empty_and_match_their_patterns() {
+    let Some(path) = plan("fugue__regula__tag_all_resources_infra.json") else {
+        return;
+    };
+    let plan_json = read_plan_json(&path);
+    // Independently of provkey: every created or updated resource with a `tags` map,
+    // and its `Name` tag.
+    let tagged: Vec<(String, Option<String>)> = plan_json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rc| rc["mode"] == "managed")
+        .filter(|rc| rc["change"]["after"]["tags"].is_object())
+        .filter(|rc| {
+            rc["change"]["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "create" || a == "update")
+        })
+        .map(|rc| {
+            (
+                rc["address"].as_str().unwrap().to_string(),
+                rc["change"]["after"]["tags"]["Name"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        })
+        .collect();
+    let named: Vec<&(String, Option<String>)> =
+        tagged.iter().filter(|(_, n)| n.is_some()).collect();
+    assert!(!named.is_empty(), "{tagged:?}");
+    // Only keys: every `Name` is carried.
+    let run = check_with_config(&path, "required-tags", r#"{"tags": ["Name"]}"#);
+    let missing = with_rule(&run.json(), "missing-tags");
+    for (address, _) in &named {
+        assert!(!missing.contains(address), "{address}: {run:?}");
+    }
+    // Names of at least six digits: the others are flagged, without printing values.
+    let run = check_with_config(
+        &path,
+        "required-tags",
+        r#"{"tags": ["Name"], "patterns": {"Name": "[0-9]{6,}"}}"#,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let flagged = with_rule(&run.json(), "tag-value-invalid");
+    let expected: BTreeSet<String> = named
+        .iter()
+        .filter(|(_, n)| {
+            let n = n.as_deref().unwrap();
+            !(n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|(a, _)| a.clone())
+        .collect();
+    assert_eq!(flagged, expected);
+    assert!(
+        !expected.is_empty() && expected.len() < named.len(),
+        "{expected:?}"
+    );
+    for (_, name) in &named {
+        let name = name.as_deref().unwrap();
+        if !name.trim().is_empty() {
+            assert!(
+                !run.stdout.contains(&format!("`{name}`")),
+                "a tag value is printed: {name}"
+            );
+        }
+    }
+    // A pattern every value matches flags nothing.
+    let run = check_with_config(
+        &path,
+        "required-tags",
+        r#"{"tags": ["Name"], "non_empty": true, "patterns": {"Name": ".+"}}"#,
+    );
+    assert!(
+        with_rule(&run.json(), "tag-value-invalid").is_empty(),
+        "{run:?}"
+    );
+    // A pattern that is not a regular expression is refused naming the field.
+    let run = check_with_config(&path, "required-tags", r#"{"patterns": {"Name": "(x"}}"#);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "the configuration of policy `required-tags` does not match its schema: field \
+             `patterns.Name`: \"(x\" is not a \"regex\""
+        ),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn destroying_stateful_resources_is_hard_mandatory() {
     let Some(path) = plan("StackGuardian__tirith__input_s3_destroy.json") else {
         return;

@@ -699,11 +699,15 @@ pub fn validate_config(id: &str, schema: &str, config: &str) -> CliResult<()> {
             "policy `{id}` declares a configuration schema that is not JSON: {err}"
         ))
     })?;
-    let validator = jsonschema::validator_for(&schema).map_err(|err| {
-        policy_failed(anyhow!(
-            "policy `{id}` declares an invalid configuration schema: {err}"
-        ))
-    })?;
+    // Formats are validated too: a schema that says `"format": "regex"` means it.
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .map_err(|err| {
+            policy_failed(anyhow!(
+                "policy `{id}` declares an invalid configuration schema: {err}"
+            ))
+        })?;
     let value: serde_json::Value = serde_json::from_str(config).map_err(|err| {
         CliError::bad_input(anyhow!(
             "the configuration of policy `{id}` is not JSON: {err}"
