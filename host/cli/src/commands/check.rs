@@ -792,6 +792,16 @@ pub fn load_policies(
                 }
                 loaded.push(policy);
             }
+            // A missing file named like an id (no directory, no extension) was
+            // meant as a stock policy: name the ids, not the missing file.
+            Err(RuntimeError::Read { path, .. })
+                if !path.exists()
+                    && path
+                        .to_str()
+                        .is_some_and(|value| !value.contains(['/', '\\', '.'])) =>
+            {
+                return Err(crate::commands::policies::unknown_policy(&path));
+            }
             Err(RuntimeError::Read { path, source }) => {
                 return Err(CliError::bad_input(
                     anyhow::Error::new(source)
