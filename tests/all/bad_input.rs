@@ -79,6 +79,45 @@ fn unknown_format_version() {
 }
 
 #[test]
+fn a_later_1x_minor_is_read_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.json");
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&known, SAMPLE_PLAN).unwrap();
+    std::fs::write(&newer, SAMPLE_PLAN.replace("\"1.2\"", "\"1.7\"")).unwrap();
+    let known = check(&["--plan", known.to_str().unwrap(), "--format", "json"]);
+    let newer = check(&["--plan", newer.to_str().unwrap(), "--format", "json"]);
+    assert!(known.code == 0 || known.code == 1, "{known:?}");
+    assert_eq!(newer.code, known.code, "{newer:?}");
+    assert!(!known.stderr.contains("warning:"), "{known:?}");
+    assert!(
+        newer.stderr.contains(
+            "newer.json`: the plan's Terraform JSON format version `1.7` is newer than the \
+             newest this provkey knows (`1.2`)"
+        ) && newer.stderr.starts_with("warning: plan `"),
+        "{newer:?}"
+    );
+    assert!(newer.stderr.contains("help: upgrade provkey"), "{newer:?}");
+    // The same findings as for the known version.
+    let (known, newer) = (known.json(), newer.json());
+    assert_eq!(newer["plan"]["source_version"], "1.7");
+    assert_eq!(newer["findings"], known["findings"]);
+    assert!(!known["findings"].as_array().unwrap().is_empty());
+    // A later major is still refused.
+    let major = check_file(
+        "major.json",
+        SAMPLE_PLAN.replace("\"1.2\"", "\"2.0\"").as_bytes(),
+    );
+    assert_eq!(major.code, 2, "{major:?}");
+    assert!(
+        major
+            .stderr
+            .contains("unsupported Terraform plan format version `2.0`"),
+        "{major:?}"
+    );
+}
+
+#[test]
 fn missing_file() {
     let run = check(&["--plan", "/nonexistent/plan.json"]);
     assert_eq!(run.code, 2, "{run:?}");

@@ -15,6 +15,7 @@ mod attacks;
 mod bad_input;
 mod bundle_support;
 mod cache;
+mod catalog;
 mod check;
 mod conformance;
 mod first_day;

@@ -11,6 +11,7 @@ const STOCK: &[&str] = &[
     "allowed-regions",
     "destroy-budget",
     "create-before-destroy",
+    "allowed-types",
 ];
 
 fn test_cmd(args: &[&str]) -> Run {

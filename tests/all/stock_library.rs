@@ -20,7 +20,11 @@ fn collect(value: &Value, out: &mut Vec<(String, String)>) {
         Value::Object(map) => {
             if let (Some(Value::String(rule)), Some(_)) = (map.get("rule"), map.get("enforcement"))
             {
-                let address = map["address"].as_str().unwrap_or("(plan)").to_string();
+                let address = map
+                    .get("address")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(plan)")
+                    .to_string();
                 out.push((rule.clone(), address));
             }
             map.values().for_each(|v| collect(v, out));
@@ -128,7 +132,7 @@ fn disallowed_regions() {
     let Some(path) = plan("infracost__infracost__azure_firewall_plan.json") else {
         return;
     };
-    // Without `regions` the policy reports nothing.
+    // Without `regions` the policy checks nothing, says so, and passes.
     let run = check(&[
         "--plan",
         &path,
@@ -138,7 +142,11 @@ fn disallowed_regions() {
         "json",
     ]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(findings(&run.json()).is_empty());
+    assert_eq!(
+        findings(&run.json()),
+        [("regions-unconfigured".to_string(), "(plan)".to_string())]
+    );
+    assert_eq!(run.json()["findings"][0]["enforcement"], "advisory");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("regions.json");
     std::fs::write(&config, r#"{"regions": ["West Europe"]}"#).unwrap();
@@ -178,6 +186,181 @@ fn disallowed_regions() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(with_rule(&run.json(), "region-not-allowed"), expected);
+}
+
+/// The created or updated managed resources of a real plan, by type.
+fn created_or_updated(plan: &Value) -> Vec<(String, String)> {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rc| rc["mode"] == "managed")
+        .filter(|rc| {
+            rc["change"]["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "create" || a == "update")
+        })
+        .map(|rc| {
+            (
+                rc["type"].as_str().unwrap().to_string(),
+                rc["address"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn check_with_config(path: &str, policy: &str, config: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, config).unwrap();
+    let arg = format!("{policy}={}", file.display());
+    check(&[
+        "--plan", path, "--policy", policy, "--config", &arg, "--format", "json",
+    ])
+}
+
+#[test]
+fn allowed_and_denied_resource_types() {
+    let Some(path) = plan("cycloidio__terracost__aws_terraform-plan.json") else {
+        return;
+    };
+    let resources = created_or_updated(&read_plan_json(&path));
+    let types: BTreeSet<&str> = resources.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(types.len() > 1, "{types:?}");
+    // Unconfigured: it says it checks nothing, and passes.
+    let run = check(&[
+        "--plan",
+        &path,
+        "--policy",
+        "allowed-types",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        findings(&run.json()),
+        [("types-unconfigured".to_string(), "(plan)".to_string())]
+    );
+    // Allowing every AWS type passes; denying one type flags exactly its resources.
+    let run = check_with_config(&path, "allowed-types", r#"{"allow": ["aws_*"]}"#);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(findings(&run.json()).is_empty(), "{run:?}");
+    let denied = *types.iter().next().unwrap();
+    let config = serde_json::json!({"allow": ["aws_*"], "deny": [denied]}).to_string();
+    let run = check_with_config(&path, "allowed-types", &config);
+    assert_eq!(run.code, 1, "{run:?}");
+    let expected: BTreeSet<String> = resources
+        .iter()
+        .filter(|(t, _)| t == denied)
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert_eq!(with_rule(&run.json(), "type-not-allowed"), expected);
+    // Allowing only that type flags every other one.
+    let config = serde_json::json!({"allow": [denied]}).to_string();
+    let run = check_with_config(&path, "allowed-types", &config);
+    let others: BTreeSet<String> = resources
+        .iter()
+        .filter(|(t, _)| t != denied)
+        .map(|(_, a)| a.clone())
+        .collect();
+    assert_eq!(with_rule(&run.json(), "type-not-allowed"), others);
+    // A pattern that is neither a type nor a prefix is refused by the schema.
+    let run = check_with_config(&path, "allowed-types", r#"{"deny": ["aws_*_user"]}"#);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("field `deny"), "{run:?}");
+}
+
+#[test]
+fn tag_values_must_be_non_empty_and_match_their_patterns() {
+    let Some(path) = plan("fugue__regula__tag_all_resources_infra.json") else {
+        return;
+    };
+    let plan_json = read_plan_json(&path);
+    // Independently of provkey: every created or updated resource with a `tags` map,
+    // and its `Name` tag.
+    let tagged: Vec<(String, Option<String>)> = plan_json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rc| rc["mode"] == "managed")
+        .filter(|rc| rc["change"]["after"]["tags"].is_object())
+        .filter(|rc| {
+            rc["change"]["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "create" || a == "update")
+        })
+        .map(|rc| {
+            (
+                rc["address"].as_str().unwrap().to_string(),
+                rc["change"]["after"]["tags"]["Name"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        })
+        .collect();
+    let named: Vec<&(String, Option<String>)> =
+        tagged.iter().filter(|(_, n)| n.is_some()).collect();
+    assert!(!named.is_empty(), "{tagged:?}");
+    // Only keys: every `Name` is carried.
+    let run = check_with_config(&path, "required-tags", r#"{"tags": ["Name"]}"#);
+    let missing = with_rule(&run.json(), "missing-tags");
+    for (address, _) in &named {
+        assert!(!missing.contains(address), "{address}: {run:?}");
+    }
+    // Names of at least six digits: the others are flagged, without printing values.
+    let run = check_with_config(
+        &path,
+        "required-tags",
+        r#"{"tags": ["Name"], "patterns": {"Name": "[0-9]{6,}"}}"#,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let flagged = with_rule(&run.json(), "tag-value-invalid");
+    let expected: BTreeSet<String> = named
+        .iter()
+        .filter(|(_, n)| {
+            let n = n.as_deref().unwrap();
+            !(n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|(a, _)| a.clone())
+        .collect();
+    assert_eq!(flagged, expected);
+    assert!(
+        !expected.is_empty() && expected.len() < named.len(),
+        "{expected:?}"
+    );
+    for (_, name) in &named {
+        let name = name.as_deref().unwrap();
+        if !name.trim().is_empty() {
+            assert!(
+                !run.stdout.contains(&format!("`{name}`")),
+                "a tag value is printed: {name}"
+            );
+        }
+    }
+    // A pattern every value matches flags nothing.
+    let run = check_with_config(
+        &path,
+        "required-tags",
+        r#"{"tags": ["Name"], "non_empty": true, "patterns": {"Name": ".+"}}"#,
+    );
+    assert!(
+        with_rule(&run.json(), "tag-value-invalid").is_empty(),
+        "{run:?}"
+    );
+    // A pattern that is not a regular expression is refused naming the field.
+    let run = check_with_config(&path, "required-tags", r#"{"patterns": {"Name": "(x"}}"#);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "the configuration of policy `required-tags` does not match its schema: field \
+             `patterns.Name`: \"(x\" is not a \"regex\""
+        ),
+        "{run:?}"
+    );
 }
 
 #[test]

@@ -62,6 +62,8 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Print a policy component's metadata, WIT version and digest.
     Inspect(commands::inspect::InspectArgs),
+    /// List the stock policies: their rules, default enforcement and configuration.
+    Policies(commands::policies::PoliciesArgs),
     /// Run a policy's test cases (`DIR/cases/<name>/`) and compare its findings.
     Test(commands::test::TestArgs),
     /// Generate minisign-format key pairs.
@@ -113,6 +115,7 @@ fn main() -> std::process::ExitCode {
         Command::New(args) => commands::new::execute(args),
         Command::Build(args) => commands::build::execute(args),
         Command::Inspect(args) => commands::inspect::execute(args),
+        Command::Policies(args) => commands::policies::execute(args),
         Command::Test(args) => commands::test::execute(args),
         Command::Key(command) => commands::key::execute(command),
         Command::Trust(command) => commands::trust::execute(command),

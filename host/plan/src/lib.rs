@@ -4,7 +4,8 @@
 //! with its action, its attribute values before and after (as JSON text), and the
 //! paths whose values are unknown until apply or sensitive. [`Plan::from_json`]
 //! reads provkey's own plan JSON and the output of `terraform show -json` /
-//! `tofu show -json` (format versions 0.1 to 1.2), detecting which.
+//! `tofu show -json` (format versions 0.1 to 1.2, and later 1.x minors), detecting
+//! which.
 //!
 //! Paths into attribute values are JSON Pointers (RFC 6901), see [`pointer`].
 //!
@@ -27,4 +28,6 @@ pub use model::{
     Action, Attr, PROVKEY_PLAN_FORMAT, PROVKEY_PLAN_FORMAT_VERSION, Plan, PlanSource, ReplaceOrder,
     Replacement, ResourceChange, ResourceMode,
 };
-pub use terraform::SUPPORTED_TERRAFORM_FORMAT_VERSIONS;
+pub use terraform::{
+    SUPPORTED_TERRAFORM_FORMAT_VERSIONS, TerraformFormatVersion, format_version_warning,
+};

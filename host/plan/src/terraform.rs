@@ -1,4 +1,5 @@
-//! Terraform and OpenTofu `show -json` plans, format versions 0.1 to 1.2.
+//! Terraform and OpenTofu `show -json` plans, format versions 0.1 to 1.2, and
+//! later 1.x minors (read with a warning).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,9 +12,71 @@ use crate::model::{
 };
 use crate::pointer;
 
-/// The `format_version` values this crate reads. Later versions may change the
-/// meaning of fields, so they are refused rather than half-understood.
+/// The `format_version` values this crate knows. A later minor of major 1 is read
+/// too: within a major version the format only adds fields (Terraform's JSON output
+/// compatibility promise). Another major may change what fields mean, so it is
+/// refused rather than half-understood.
 pub const SUPPORTED_TERRAFORM_FORMAT_VERSIONS: &[&str] = &["0.1", "0.2", "1.0", "1.1", "1.2"];
+
+/// How this crate reads a Terraform plan's `format_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerraformFormatVersion {
+    /// One of [`SUPPORTED_TERRAFORM_FORMAT_VERSIONS`].
+    Known,
+    /// A later minor of a known major (`1.3`, `1.10`): read, fields it adds are ignored.
+    NewerMinor,
+    /// Anything else (`2.0`, `0.3`, `1`, `x`): refused.
+    Unsupported,
+}
+
+impl TerraformFormatVersion {
+    /// Classifies a `format_version` value.
+    pub fn of(version: &str) -> Self {
+        if SUPPORTED_TERRAFORM_FORMAT_VERSIONS.contains(&version) {
+            return TerraformFormatVersion::Known;
+        }
+        let newest_known_minor = |major: &str| {
+            SUPPORTED_TERRAFORM_FORMAT_VERSIONS
+                .iter()
+                .filter_map(|v| v.split_once('.'))
+                .filter(|(m, _)| *m == major)
+                .filter_map(|(_, minor)| minor.parse::<u32>().ok())
+                .max()
+        };
+        // Only major 1 promises compatible additions; 0.x predates that promise.
+        match version.split_once('.') {
+            Some(("1", minor))
+                if !minor.is_empty()
+                    && !minor.starts_with('0')
+                    && minor.bytes().all(|b| b.is_ascii_digit())
+                    && minor.parse::<u32>().ok() > newest_known_minor("1") =>
+            {
+                TerraformFormatVersion::NewerMinor
+            }
+            _ => TerraformFormatVersion::Unsupported,
+        }
+    }
+}
+
+/// The warning a caller prints (on standard error) for a plan whose Terraform
+/// `format_version` is a later 1.x minor than this crate knows; `None` otherwise.
+pub fn format_version_warning(plan: &Plan) -> Option<String> {
+    if plan.source != PlanSource::Terraform
+        || TerraformFormatVersion::of(&plan.source_version) != TerraformFormatVersion::NewerMinor
+    {
+        return None;
+    }
+    let newest = SUPPORTED_TERRAFORM_FORMAT_VERSIONS
+        .last()
+        .copied()
+        .unwrap_or_default();
+    Some(format!(
+        "the plan's Terraform JSON format version `{}` is newer than the newest this \
+         provkey knows (`{newest}`): it is read as `{newest}`, and fields added since are \
+         ignored\nhelp: upgrade provkey if a policy needs what the newer format adds",
+        plan.source_version
+    ))
+}
 
 #[derive(Deserialize)]
 pub(crate) struct TfResourceChange {
@@ -54,12 +117,13 @@ struct TfChange {
 }
 
 pub(crate) fn convert(version: String, changes: Vec<TfResourceChange>) -> Result<Plan, PlanError> {
-    if !SUPPORTED_TERRAFORM_FORMAT_VERSIONS.contains(&version.as_str()) {
+    if TerraformFormatVersion::of(&version) == TerraformFormatVersion::Unsupported {
         return Err(PlanError::UnsupportedFormatVersion {
             version,
             supported: SUPPORTED_TERRAFORM_FORMAT_VERSIONS
                 .iter()
                 .map(|v| format!("`{v}`"))
+                .chain(["a later `1.x`".to_string()])
                 .collect::<Vec<_>>()
                 .join(", "),
         });
@@ -156,6 +220,7 @@ fn segment_text(segment: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{TerraformFormatVersion, format_version_warning};
     use crate::{Action, Attr, Plan, PlanError, ReplaceOrder};
 
     const PLAN: &str = r#"{
@@ -200,6 +265,40 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_later_1x_minor_with_a_warning() {
+        for newer in ["1.3", "1.10"] {
+            let plan = Plan::from_json(&PLAN.replace("\"1.2\"", &format!("\"{newer}\""))).unwrap();
+            assert_eq!(plan.source_version, newer);
+            assert_eq!(plan.changes.len(), 2);
+            let warning = format_version_warning(&plan).unwrap();
+            assert!(
+                warning.starts_with(&format!(
+                    "the plan's Terraform JSON format version `{newer}` is newer than the \
+                     newest this provkey knows (`1.2`)"
+                )),
+                "{warning}"
+            );
+            assert!(warning.contains("\nhelp: "), "{warning}");
+        }
+        for known in ["1.2", "1.0", "0.1"] {
+            let plan = Plan::from_json(&PLAN.replace("\"1.2\"", &format!("\"{known}\""))).unwrap();
+            assert_eq!(format_version_warning(&plan), None, "{known}");
+        }
+        assert_eq!(
+            TerraformFormatVersion::of("1.1"),
+            TerraformFormatVersion::Known
+        );
+        assert_eq!(
+            TerraformFormatVersion::of("1.01"),
+            TerraformFormatVersion::Unsupported
+        );
+        assert_eq!(
+            TerraformFormatVersion::of("2.1"),
+            TerraformFormatVersion::Unsupported
+        );
+    }
+
+    #[test]
     fn refuses_bad_documents() {
         assert_eq!(Plan::from_json("  \n"), Err(PlanError::Empty));
         assert!(matches!(
@@ -219,6 +318,16 @@ mod tests {
             Plan::from_json(&future),
             Err(PlanError::UnsupportedFormatVersion { .. })
         ));
+        for refused in ["2.0", "0.3", "1", "1.", "1.x", "1.-3", "x"] {
+            let other = PLAN.replace("\"1.2\"", &format!("\"{refused}\""));
+            assert!(
+                matches!(
+                    Plan::from_json(&other),
+                    Err(PlanError::UnsupportedFormatVersion { .. })
+                ),
+                "{refused}"
+            );
+        }
         let dup = PLAN.replace("module.db.aws_db_instance.main", "aws_instance.web");
         assert!(matches!(
             Plan::from_json(&dup),

@@ -12,8 +12,9 @@
 //! `europe-west1-b` (Google) are in `eu-west-1` and `europe-west1`. An allowed entry
 //! ending in `*` allows every location that starts with it (`eu-*`).
 //!
-//! Without `regions` the policy reports nothing: it has no way to know where a
-//! team may deploy, and the stock set runs by default on every check.
+//! Without `regions` the policy has no way to know where a team may deploy: it
+//! checks nothing and says so once per plan (`regions-unconfigured`, info,
+//! advisory, which never fails a check) instead of passing silently.
 //!
 //! Configuration (optional, `{}` by default; schema in `config.schema.json`):
 //!
@@ -42,6 +43,14 @@ pub const REGION_UNKNOWN: Rule = Rule::new(
 .severity(Severity::Medium)
 .enforcement(Enforcement::SoftMandatory);
 
+/// No `regions` are configured: nothing is checked.
+pub const REGIONS_UNCONFIGURED: Rule = Rule::new(
+    "regions-unconfigured",
+    "The policy has no `regions` to allow, so it checks nothing.",
+)
+.severity(Severity::Info)
+.enforcement(Enforcement::Advisory);
+
 /// The configuration's JSON Schema.
 pub const CONFIG_SCHEMA: &str = include_str!("../config.schema.json");
 
@@ -67,10 +76,10 @@ impl Policy for AllowedRegions {
         Metadata::new(
             "allowed-regions",
             env!("CARGO_PKG_VERSION"),
-            "Refuses resources outside the configured regions and locations (reports \
+            "Refuses resources outside the configured regions and locations (says it checks \
              nothing until `regions` is configured).",
         )
-        .rules(&[REGION_NOT_ALLOWED, REGION_UNKNOWN])
+        .rules(&[REGION_NOT_ALLOWED, REGION_UNKNOWN, REGIONS_UNCONFIGURED])
         .config_schema(CONFIG_SCHEMA)
     }
 
@@ -90,7 +99,15 @@ impl Policy for AllowedRegions {
             )));
         }
         if settings.regions.is_empty() {
-            return Ok(Vec::new());
+            return Ok(vec![
+                Finding::for_plan(&REGIONS_UNCONFIGURED)
+                    .message("`allowed-regions` checks nothing: it has no `regions` to allow")
+                    .remediation(
+                        "configure the allowed `regions` (for example `{\"regions\": \
+                         [\"eu-west-1\", \"westeurope\"]}`), or leave the policy out of the \
+                         policy set",
+                    ),
+            ]);
         }
         let mut findings = Vec::new();
         for change in plan.managed_changes() {
@@ -235,8 +252,24 @@ mod tests {
     }
 
     #[test]
-    fn without_regions_reports_nothing() {
-        assert_eq!(run(&plan(), "{}").unwrap(), []);
+    fn without_regions_says_it_checks_nothing() {
+        for config in ["{}", r#"{"regions": []}"#, r#"{"ignore_types": ["x"]}"#] {
+            let findings = run(&plan(), config).unwrap();
+            assert_eq!(
+                found(&findings),
+                [("regions-unconfigured", "", "")],
+                "{config}"
+            );
+            assert_eq!(findings[0].severity, Severity::Info);
+            assert_eq!(findings[0].enforcement, Enforcement::Advisory);
+            assert_eq!(
+                findings[0].message,
+                "`allowed-regions` checks nothing: it has no `regions` to allow"
+            );
+        }
+        // Even on an empty plan: the configuration is what is missing.
+        let empty = testing::plan_of(Vec::<ResourceChange>::new());
+        assert_eq!(run(&empty, "{}").unwrap().len(), 1);
     }
 
     #[test]

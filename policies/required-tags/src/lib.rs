@@ -21,13 +21,19 @@
 //!   names the resource, the first tag attribute and the missing keys.
 //! - `tags-unknown` (low, advisory): required keys are not in the known values and
 //!   a whole tag map is known only after apply, so the plan cannot tell.
+//! - `tag-value-invalid` (medium, soft-mandatory): with `non_empty`, a required
+//!   tag's value is empty or only spaces; with `patterns`, a tag's value does not
+//!   match its pattern. Values known only after apply are not judged.
 //!
-//! Only key names from the configuration are printed, never a tag value, so a
-//! sensitive value cannot leak.
+//! Only key names and patterns from the configuration are printed, never a tag
+//! value, so a sensitive value cannot leak.
 //!
 //! Configuration (schema in `config.schema.json`):
 //!
 //! - `tags`: the required keys, default `["owner", "environment"]`;
+//! - `non_empty`: whether a required tag's value must be non-empty, default `false`;
+//! - `patterns`: tag key to a regular expression the whole value must match (a
+//!   key in `patterns` need not be required: its value is checked when present);
 //! - `ignore_types`: resource types that are not checked.
 
 use provkey_sdk::prelude::*;
@@ -48,6 +54,14 @@ pub const TAGS_UNKNOWN: Rule = Rule::new(
 .severity(Severity::Low)
 .enforcement(Enforcement::Advisory);
 
+/// A tag's value is empty, or does not match the configured pattern.
+pub const TAG_VALUE_INVALID: Rule = Rule::new(
+    "tag-value-invalid",
+    "Tag values are non-empty (with `non_empty`) and match the configured `patterns`.",
+)
+.severity(Severity::Medium)
+.enforcement(Enforcement::SoftMandatory);
+
 /// The configuration's JSON Schema.
 pub const CONFIG_SCHEMA: &str = include_str!("../config.schema.json");
 
@@ -55,7 +69,60 @@ pub const CONFIG_SCHEMA: &str = include_str!("../config.schema.json");
 pub const DEFAULT_TAGS: [&str; 2] = ["owner", "environment"];
 
 const TAGS: &str = "tags";
+const NON_EMPTY: &str = "non_empty";
+const PATTERNS: &str = "patterns";
 const IGNORE_TYPES: &str = "ignore_types";
+
+/// What the values of tags must be.
+struct ValueRules<'a> {
+    /// The required keys' values must be non-empty.
+    non_empty: bool,
+    /// Key, pattern as configured, the pattern anchored at both ends.
+    patterns: Vec<(&'a str, &'a str, regex_lite::Regex)>,
+}
+
+impl ValueRules<'_> {
+    fn is_empty(&self) -> bool {
+        !self.non_empty && self.patterns.is_empty()
+    }
+}
+
+fn value_rules(config: &Config) -> Result<ValueRules<'_>, Error> {
+    let non_empty = config.get_bool(NON_EMPTY)?.unwrap_or(false);
+    let mut patterns = Vec::new();
+    if let Some(value) = config.get(PATTERNS) {
+        let map = value.as_object().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "field `{PATTERNS}`: expected an object of tag key to regular expression"
+            ))
+        })?;
+        for (key, pattern) in map {
+            let pattern = pattern.as_str().ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "field `{PATTERNS}.{key}`: expected a regular expression (a string)"
+                ))
+            })?;
+            if key.is_empty() {
+                return Err(Error::invalid_config(format!(
+                    "field `{PATTERNS}`: a tag key cannot be empty"
+                )));
+            }
+            let anchored = regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|err| {
+                let reason = err.to_string();
+                let reason = reason.lines().last().unwrap_or_default().trim();
+                Error::invalid_config(format!(
+                    "field `{PATTERNS}.{key}`: `{pattern}` is not a valid regular expression: \
+                     {reason}"
+                ))
+            })?;
+            patterns.push((key.as_str(), pattern, anchored));
+        }
+    }
+    Ok(ValueRules {
+        non_empty,
+        patterns,
+    })
+}
 
 /// The policy.
 pub struct RequiredTags;
@@ -67,12 +134,12 @@ impl Policy for RequiredTags {
             env!("CARGO_PKG_VERSION"),
             "Requires tags (AWS, Azure) or labels (Google) on every taggable resource that is created, replaced or updated.",
         )
-        .rules(&[MISSING_TAGS, TAGS_UNKNOWN])
+        .rules(&[MISSING_TAGS, TAGS_UNKNOWN, TAG_VALUE_INVALID])
         .config_schema(CONFIG_SCHEMA)
     }
 
     fn evaluate(plan: &Plan, config: &Config) -> Result<Vec<Finding>, Error> {
-        config.deny_unknown_fields(&[TAGS, IGNORE_TYPES])?;
+        config.deny_unknown_fields(&[TAGS, NON_EMPTY, PATTERNS, IGNORE_TYPES])?;
         let required = match config.get_str_list(TAGS)? {
             Some(tags) if tags.is_empty() => {
                 return Err(Error::invalid_config(format!(
@@ -87,15 +154,20 @@ impl Policy for RequiredTags {
                 "field `{TAGS}`: a tag key cannot be empty"
             )));
         }
+        let values = value_rules(config)?;
         let ignored = config.get_str_list(IGNORE_TYPES)?.unwrap_or_default();
-        Ok(plan
-            .changes_where(|c| {
-                c.is_managed()
-                    && (c.action.creates() || c.action.is_update())
-                    && !ignored.contains(&c.resource_type.as_str())
-            })
-            .filter_map(|c| check(c, &required))
-            .collect())
+        let mut findings = Vec::new();
+        for change in plan.changes_where(|c| {
+            c.is_managed()
+                && (c.action.creates() || c.action.is_update())
+                && !ignored.contains(&c.resource_type.as_str())
+        }) {
+            findings.extend(check(change, &required));
+            if !values.is_empty() {
+                findings.extend(check_values(change, &required, &values));
+            }
+        }
+        Ok(findings)
     }
 }
 
@@ -113,11 +185,7 @@ pub fn tag_attributes(resource_type: &str) -> &'static [&'static str] {
 }
 
 fn check(change: &ResourceChange, required: &[&str]) -> Option<Finding> {
-    let present: Vec<&str> = tag_attributes(&change.resource_type)
-        .iter()
-        .copied()
-        .filter(|a| change.is_unknown(&format!("/{a}")) || change.after_has_key(a))
-        .collect();
+    let present = present_attributes(change);
     let primary = present.first()?;
     let unknown_map = present.iter().find(|a| change.is_unknown(&format!("/{a}")));
     let carried = |key: &str| {
@@ -158,6 +226,81 @@ fn check(change: &ResourceChange, required: &[&str]) -> Option<Finding> {
             .message(format!("`{address}` is missing required {noun} {list}"))
             .remediation(format!("add {list} to `{primary}` of `{address}`")),
     })
+}
+
+/// The tag attributes of `change` present in its planned values (known or not).
+fn present_attributes(change: &ResourceChange) -> Vec<&'static str> {
+    tag_attributes(&change.resource_type)
+        .iter()
+        .copied()
+        .filter(|a| change.is_unknown(&format!("/{a}")) || change.after_has_key(a))
+        .collect()
+}
+
+/// The values of the required keys (with `non_empty`) and of the keys with a
+/// pattern, where the plan knows them: one finding per resource naming each bad key.
+fn check_values(
+    change: &ResourceChange,
+    required: &[&str],
+    rules: &ValueRules<'_>,
+) -> Option<Finding> {
+    let present = present_attributes(change);
+    // The first known value of `key` in the tag attributes, with its pointer; none
+    // when the key is absent everywhere or its value is known only after apply.
+    let value_of = |key: &str| {
+        for attribute in &present {
+            let path = format!("/{attribute}/{}", provkey_sdk::pointer::escape(key));
+            match change.after_at(&path) {
+                Attr::Known(value) => return Some((path, value)),
+                Attr::Unknown => return None,
+                Attr::Absent => {}
+            }
+        }
+        None
+    };
+    let text = |value: &Value| match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut problems = Vec::new();
+    let mut first_path = None;
+    if rules.non_empty {
+        for key in required {
+            if let Some((path, value)) = value_of(key)
+                && text(value).trim().is_empty()
+            {
+                problems.push(format!("`{key}` is empty"));
+                first_path.get_or_insert(path);
+            }
+        }
+    }
+    for (key, pattern, anchored) in &rules.patterns {
+        if let Some((path, value)) = value_of(key)
+            && !anchored.is_match(&text(value))
+        {
+            problems.push(format!("`{key}` does not match `{pattern}`"));
+            first_path.get_or_insert(path);
+        }
+    }
+    let path = first_path?;
+    let noun = if path.starts_with("/labels") || path.starts_with("/terraform_labels") {
+        "label"
+    } else {
+        "tag"
+    };
+    Some(
+        Finding::new(&TAG_VALUE_INVALID, change)
+            .attribute(path)
+            .message(format!(
+                "`{}`: {noun} {}",
+                change.address,
+                problems.join(format!(", {noun} ").as_str())
+            ))
+            .remediation(format!(
+                "give each {noun} a value that is non-empty and matches its pattern in the \
+                 policy's configuration"
+            )),
+    )
 }
 
 provkey_sdk::export_policy!(RequiredTags);
@@ -293,7 +436,10 @@ mod tests {
         let err = |config| run(&plan, config).unwrap_err();
         assert_eq!(
             err(r#"{"tag": []}"#),
-            Error::invalid_config("unknown field `tag` (expected one of `tags`, `ignore_types`)")
+            Error::invalid_config(
+                "unknown field `tag` (expected one of `tags`, `non_empty`, `patterns`, \
+                 `ignore_types`)"
+            )
         );
         assert_eq!(
             err(r#"{"tags": []}"#),
@@ -307,5 +453,112 @@ mod tests {
             err(r#"{"tags": "owner"}"#),
             Error::InvalidConfig(_)
         ));
+    }
+
+    fn value_plan() -> Plan {
+        testing::plan_of([
+            change("aws_instance.good", Action::Create).after(json!({
+                "tags": {"owner": "ops", "environment": "prod"}, "tags_all": {}
+            })),
+            change("aws_instance.blank", Action::Create).after(json!({
+                "tags": {"owner": "  ", "environment": "prod"}, "tags_all": {}
+            })),
+            change("aws_instance.wrong_env", Action::Create).after(json!({
+                "tags": {"owner": "", "environment": "Production"}, "tags_all": {}
+            })),
+            change("aws_instance.default_tags", Action::Update).after(json!({
+                "tags": {"owner": "ops"}, "tags_all": {"owner": "ops", "environment": "qa"}
+            })),
+            change("aws_instance.later", Action::Create)
+                .after(json!({"tags": {"owner": "ops", "environment": "prod"}}))
+                .unknown("/tags/environment")
+                .unknown("/tags/owner"),
+            change("google_compute_instance.g", Action::Create)
+                .after(json!({"labels": {"owner": "ops", "environment": "dev", "cost": "x1"}})),
+        ])
+    }
+
+    #[test]
+    fn non_empty_values() {
+        // Without `non_empty`, an empty value still carries the key.
+        assert_eq!(run(&value_plan(), "{}").unwrap(), []);
+        let findings = run(&value_plan(), r#"{"non_empty": true}"#).unwrap();
+        assert_eq!(
+            testing::addresses(&findings),
+            ["aws_instance.blank", "aws_instance.wrong_env"]
+        );
+        assert_eq!(findings[0].rule, "tag-value-invalid");
+        assert_eq!(findings[0].enforcement, Enforcement::SoftMandatory);
+        assert_eq!(findings[0].attribute.as_deref(), Some("/tags/owner"));
+        assert_eq!(
+            findings[0].message,
+            "`aws_instance.blank`: tag `owner` is empty"
+        );
+    }
+
+    #[test]
+    fn value_patterns_match_the_whole_value() {
+        let config = r#"{"non_empty": true,
+                         "patterns": {"environment": "prod|dev", "cost": "[a-z]+"}}"#;
+        let findings = run(&value_plan(), config).unwrap();
+        assert_eq!(
+            testing::addresses(&findings),
+            [
+                "aws_instance.blank",
+                "aws_instance.wrong_env",
+                "aws_instance.default_tags",
+                "google_compute_instance.g"
+            ]
+        );
+        assert_eq!(
+            findings[1].message,
+            "`aws_instance.wrong_env`: tag `owner` is empty, tag `environment` does not \
+             match `prod|dev`"
+        );
+        // `tags_all` holds the provider's default tags.
+        assert_eq!(
+            findings[2].attribute.as_deref(),
+            Some("/tags_all/environment")
+        );
+        assert_eq!(
+            findings[3].message,
+            "`google_compute_instance.g`: label `cost` does not match `[a-z]+`"
+        );
+        assert_eq!(findings[3].attribute.as_deref(), Some("/labels/cost"));
+        // The value is never printed.
+        assert!(!format!("{findings:?}").contains("Production"));
+    }
+
+    #[test]
+    fn value_configuration_errors_name_the_field() {
+        let err = |config| {
+            run(&value_plan(), config)
+                .unwrap_err()
+                .message()
+                .to_string()
+        };
+        assert_eq!(
+            err(r#"{"non_empty": "yes"}"#),
+            "field `non_empty`: expected `true` or `false`, found a string"
+        );
+        assert_eq!(
+            err(r#"{"patterns": ["prod"]}"#),
+            "field `patterns`: expected an object of tag key to regular expression"
+        );
+        assert_eq!(
+            err(r#"{"patterns": {"environment": 3}}"#),
+            "field `patterns.environment`: expected a regular expression (a string)"
+        );
+        let bad = err(r#"{"patterns": {"environment": "(prod"}}"#);
+        assert!(
+            bad.starts_with(
+                "field `patterns.environment`: `(prod` is not a valid regular expression: "
+            ),
+            "{bad}"
+        );
+        assert_eq!(
+            err(r#"{"patterns": {"": "x"}}"#),
+            "field `patterns`: a tag key cannot be empty"
+        );
     }
 }

@@ -738,12 +738,16 @@ pub fn parse_plan(path: &Path, bytes: &[u8]) -> CliResult<Plan> {
             .with_help(help)
         });
     }
-    plan.map_err(|err| {
+    let plan = plan.map_err(|err| {
         CliError::bad_input(anyhow!("cannot read plan `{shown}`: {err}")).with_help(
             "provkey reads its own plan JSON and `terraform show -json` / `tofu show -json` \
-             output (format versions 0.1 to 1.2)",
+             output (format versions 0.1 to 1.2, and later 1.x minors with a warning)",
         )
-    })
+    })?;
+    if let Some(warning) = provkey_plan::format_version_warning(&plan) {
+        crate::console::note(&format!("warning: plan `{shown}`: {warning}"));
+    }
+    Ok(plan)
 }
 
 fn read_configs(args: &[(String, PathBuf)]) -> CliResult<BTreeMap<String, String>> {
@@ -816,11 +820,15 @@ pub fn validate_config(id: &str, schema: &str, config: &str) -> CliResult<()> {
             "policy `{id}` declares a configuration schema that is not JSON: {err}"
         ))
     })?;
-    let validator = jsonschema::validator_for(&schema).map_err(|err| {
-        policy_failed(anyhow!(
-            "policy `{id}` declares an invalid configuration schema: {err}"
-        ))
-    })?;
+    // Formats are validated too: a schema that says `"format": "regex"` means it.
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .map_err(|err| {
+            policy_failed(anyhow!(
+                "policy `{id}` declares an invalid configuration schema: {err}"
+            ))
+        })?;
     let value: serde_json::Value = serde_json::from_str(config).map_err(|err| {
         CliError::bad_input(anyhow!(
             "the configuration of policy `{id}` is not JSON: {err}"
@@ -904,6 +912,16 @@ pub fn load_policies(
                     )));
                 }
                 loaded.push(policy);
+            }
+            // A missing file named like an id (no directory, no extension) was
+            // meant as a stock policy: name the ids, not the missing file.
+            Err(RuntimeError::Read { path, .. })
+                if !path.exists()
+                    && path
+                        .to_str()
+                        .is_some_and(|value| !value.contains(['/', '\\', '.'])) =>
+            {
+                return Err(crate::commands::policies::unknown_policy(&path));
             }
             Err(RuntimeError::Read { path, source }) => {
                 return Err(CliError::bad_input(

@@ -108,18 +108,7 @@ pub fn inspect(runtime: &Runtime, policy: &Path) -> CliResult<Inspection> {
 /// Loads one policy as `check --policy` does; a policy that fails to load is exit 3.
 pub fn load_one(runtime: &Runtime, policy: &Path) -> CliResult<LoadedPolicy> {
     if !policy.exists() && policy.to_str().and_then(provkey_stock::find).is_none() {
-        let stock: Vec<String> = provkey_stock::STOCK_POLICIES
-            .iter()
-            .map(|p| format!("`{}`", p.id))
-            .collect();
-        return Err(CliError::bad_input(anyhow!(
-            "`{}` is neither a component file nor a stock policy",
-            policy.display()
-        ))
-        .with_help(format!(
-            "give the path of a policy component (`.wasm`), or a stock policy: {}",
-            stock.join(", ")
-        )));
+        return Err(crate::commands::policies::unknown_policy(policy));
     }
     let (mut loaded, failed) = check::load_policies(runtime, &[policy.to_path_buf()])?;
     if let Some(outcome) = failed.into_iter().next()

@@ -8,6 +8,7 @@ pub mod key;
 pub mod lock;
 pub mod new;
 pub mod plan;
+pub mod policies;
 pub mod policy;
 pub mod replay;
 pub mod rollback;

@@ -316,10 +316,16 @@ pub fn resolve(
         let (source, bytes, origin) = match (&p.stock, &p.path) {
             (Some(stock), _) => {
                 let found = provkey_stock::find(stock).ok_or_else(|| {
-                    let ids: Vec<&str> =
-                        provkey_stock::STOCK_POLICIES.iter().map(|s| s.id).collect();
-                    bad(format!("policy `{id}`: `{stock}` is not a stock policy"))
-                        .with_help(format!("stock policies: {}", ids.join(", ")))
+                    let suggestion = crate::commands::policies::closest_stock_id(stock)
+                        .map(|close| format!("did you mean `{close}`? "))
+                        .unwrap_or_default();
+                    bad(format!("policy `{id}`: `{stock}` is not a stock policy")).with_help(
+                        format!(
+                            "{suggestion}the stock policies are {} (`provkey policies` \
+                             describes them)",
+                            crate::commands::policies::stock_id_list()
+                        ),
+                    )
                 })?;
                 (
                     "stock".to_string(),
