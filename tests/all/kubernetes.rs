@@ -39,11 +39,22 @@ fn a_multi_document_manifest_is_checked_object_by_object() {
     assert_eq!(report["plan"]["source"], "kubernetes");
     assert_eq!(report["plan"]["changes"], 3);
     // Only the tag-referenced container fails; the digests and the cron job's
-    // nested template pass.
-    let expected: BTreeMap<String, Vec<String>> = [(
-        "pinned-artifacts/image-not-pinned".to_string(),
-        vec!["Deployment/prod/shop".to_string()],
-    )]
+    // nested template pass. Every object needs the `owner` and `environment`
+    // labels; the deployment has only `owner`.
+    let expected: BTreeMap<String, Vec<String>> = [
+        (
+            "pinned-artifacts/image-not-pinned".to_string(),
+            vec!["Deployment/prod/shop".to_string()],
+        ),
+        (
+            "required-tags/missing-tags".to_string(),
+            vec![
+                "CronJob/prod/report".to_string(),
+                "Deployment/prod/shop".to_string(),
+                "Secret/prod/shop-db".to_string(),
+            ],
+        ),
+    ]
     .into();
     assert_eq!(flagged(&report), expected, "{out:?}");
     // A Secret's data is sensitive: no report prints it.
@@ -64,10 +75,16 @@ fn json_lists_and_admission_requests_are_read_too() {
     let (_dir, path) = temp_file("list.json", list.as_bytes());
     let out = check(&["--plan", path.to_str().unwrap(), "--format", "json"]);
     assert_eq!(out.code, 1, "{out:?}");
-    let expected: BTreeMap<String, Vec<String>> = [(
-        "pinned-artifacts/image-not-pinned".to_string(),
-        vec!["Pod/d/a".to_string()],
-    )]
+    let expected: BTreeMap<String, Vec<String>> = [
+        (
+            "pinned-artifacts/image-not-pinned".to_string(),
+            vec!["Pod/d/a".to_string()],
+        ),
+        (
+            "required-tags/missing-tags".to_string(),
+            vec!["Pod/d/a".to_string()],
+        ),
+    ]
     .into();
     assert_eq!(flagged(&out.json()), expected);
 
@@ -86,7 +103,7 @@ fn json_lists_and_admission_requests_are_read_too() {
     let flagged = flagged(&out.json());
     assert_eq!(
         flagged.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["immutable/no-update-in-place"],
+        ["immutable/no-update-in-place", "required-tags/missing-tags"],
         "{out:?}"
     );
     assert_eq!(
@@ -119,7 +136,8 @@ fn a_bad_manifest_is_refused_with_its_document_and_line() {
 }
 
 /// What a reviewer expects of the shared real manifests: an image by tag or by no
-/// tag fails `pinned-artifacts`; digests pass; nothing else fires.
+/// tag fails `pinned-artifacts`, digests pass; no object carries the `owner` and
+/// `environment` labels that `required-tags` asks of every object; nothing else fires.
 #[test]
 fn the_shared_manifests_get_the_verdicts_a_reviewer_expects() {
     let Some(dir) = shared_data("kubernetes") else {
@@ -154,7 +172,7 @@ fn the_shared_manifests_get_the_verdicts_a_reviewer_expects() {
         // ingress-nginx pins every image by digest.
         (
             "kubernetes__ingress-nginx__ingress-nginx_cloud_deploy.yaml",
-            0,
+            1,
             &[],
         ),
         (
@@ -162,7 +180,7 @@ fn the_shared_manifests_get_the_verdicts_a_reviewer_expects() {
             1,
             &["Deployment/hello-kubernetes"],
         ),
-        ("open-policy-agent__conftest__k8s_service.yaml", 0, &[]),
+        ("open-policy-agent__conftest__k8s_service.yaml", 1, &[]),
         (
             "admission/kubewarden__pod-privileged-policy__deployment_with_privileged_containers.json",
             1,
@@ -183,7 +201,16 @@ fn the_shared_manifests_get_the_verdicts_a_reviewer_expects() {
         let path = dir.join(file);
         let out = check(&["--plan", path.to_str().unwrap(), "--format", "json"]);
         assert_eq!(out.code, *code, "{file}: {out:?}");
-        let flagged = flagged(&out.json());
+        let report = out.json();
+        let mut flagged = flagged(&report);
+        let labels = flagged
+            .remove("required-tags/missing-tags")
+            .unwrap_or_default();
+        assert_eq!(
+            labels.len() as u64,
+            report["plan"]["changes"].as_u64().unwrap(),
+            "{file}: every object lacks the labels"
+        );
         let expected: BTreeMap<String, Vec<String>> = if addresses.is_empty() {
             BTreeMap::new()
         } else {

@@ -12,6 +12,7 @@
 //! | `aws_` | `tags`, `tags_all` (which includes the provider's `default_tags`) |
 //! | `google_` | `labels`, `terraform_labels` (which includes `default_labels`) |
 //! | `azurerm_`, `azuread_` | `tags` |
+//! | `k8s_` (Kubernetes objects) | `metadata/labels`; every object is labelable |
 //! | any other | `tags`, `labels` |
 //!
 //! A required key is carried when it is a key of one of those maps, or a key whose
@@ -179,6 +180,8 @@ pub fn tag_attributes(resource_type: &str) -> &'static [&'static str] {
         &["labels", "terraform_labels"]
     } else if resource_type.starts_with("azurerm_") || resource_type.starts_with("azuread_") {
         &["tags"]
+    } else if resource_type.starts_with(KUBERNETES_PREFIX) {
+        &["metadata/labels"]
     } else {
         &["tags", "labels"]
     }
@@ -229,8 +232,17 @@ fn check(change: &ResourceChange, required: &[&str]) -> Option<Finding> {
 }
 
 /// The tag attributes of `change` present in its planned values (known or not).
+/// The type prefix of Kubernetes objects read from manifests or admission requests.
+const KUBERNETES_PREFIX: &str = "k8s_";
+
+/// The tag attributes the resource has (a path such as `metadata/labels` names a
+/// nested map). Every Kubernetes object can carry labels, set or not.
 fn present_attributes(change: &ResourceChange) -> Vec<&'static str> {
-    tag_attributes(&change.resource_type)
+    let attributes = tag_attributes(&change.resource_type);
+    if change.resource_type.starts_with(KUBERNETES_PREFIX) {
+        return attributes.to_vec();
+    }
+    attributes
         .iter()
         .copied()
         .filter(|a| change.is_unknown(&format!("/{a}")) || change.after_has_key(a))
@@ -324,6 +336,47 @@ mod tests {
         assert_eq!(rule.enforcement, Enforcement::SoftMandatory);
         let rule = metadata.rule("tags-unknown").unwrap();
         assert_eq!(rule.enforcement, Enforcement::Advisory);
+    }
+
+    #[test]
+    fn kubernetes_objects_need_the_labels_whether_they_have_labels_or_not() {
+        let plan = testing::plan_of([
+            change("Deployment/prod/web", Action::Create)
+                .resource_type("k8s_deployment")
+                .after(json!({"metadata": {"name": "web", "labels": {"owner": "a", "environment": "p"}}})),
+            change("Service/prod/web", Action::Create)
+                .resource_type("k8s_service")
+                .after(json!({"metadata": {"name": "web", "labels": {"owner": "a"}}})),
+            change("ConfigMap/c", Action::Create)
+                .resource_type("k8s_config_map")
+                .after(json!({"metadata": {"name": "c"}})),
+        ]);
+        let findings = run(&plan, "{}").unwrap();
+        let found: Vec<(&str, Option<&str>, &str)> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.address.as_deref().unwrap(),
+                    f.attribute.as_deref(),
+                    f.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "Service/prod/web",
+                    Some("/metadata/labels"),
+                    "`Service/prod/web` is missing required labels `environment`"
+                ),
+                (
+                    "ConfigMap/c",
+                    Some("/metadata/labels"),
+                    "`ConfigMap/c` is missing required labels `owner`, `environment`"
+                ),
+            ]
+        );
     }
 
     #[test]
