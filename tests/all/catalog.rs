@@ -95,6 +95,12 @@ fn the_catalog_lists_every_stock_policy_from_its_metadata() {
             .contains("    ignore_types  (array of string)\n"),
         "{text:?}"
     );
+    // `inspect` without an argument prints the same catalog.
+    let inspect = crate::support::run(provkey().arg("inspect"));
+    assert_eq!(inspect.code, 0, "{inspect:?}");
+    assert_eq!(inspect.stdout, text.stdout);
+    let inspect = crate::support::run(provkey().args(["inspect", "--format", "json"]));
+    assert_eq!(inspect.json(), catalog);
 }
 
 #[test]

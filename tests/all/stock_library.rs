@@ -580,3 +580,116 @@ fn inspect_prints_metadata_wit_version_and_digest() {
             .contains("neither a component file nor a stock policy")
     );
 }
+
+/// `terraform show -json` of a plan made by the real Terraform on the PATH, of a
+/// configuration that needs no provider download (`terraform_data`, a local module);
+/// `None` (said on stderr) when there is no `terraform`.
+fn real_terraform_plan(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let terraform = |args: &[&str]| {
+        std::process::Command::new("terraform")
+            .args(args)
+            .current_dir(dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_CLI_CONFIG_FILE", dir.join("terraformrc"))
+            .output()
+    };
+    if terraform(&["version"]).is_err() {
+        eprintln!("skipped: no `terraform` on the PATH");
+        return None;
+    }
+    std::fs::write(dir.join("terraformrc"), "").unwrap();
+    std::fs::create_dir_all(dir.join("net")).unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        r#"variable "region" {
+  default = "eu-west-1"
+}
+resource "terraform_data" "web" {
+  input = { region = var.region, name = "web" }
+}
+resource "terraform_data" "far" {
+  input = { region = "us-east-1", name = "far" }
+}
+module "net" {
+  source = "./net"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("net/main.tf"),
+        "resource \"terraform_data\" \"vpc\" {\n  input = \"vpc\"\n}\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-input=false", "-no-color"][..],
+        &["plan", "-input=false", "-no-color", "-out=plan.bin"],
+    ] {
+        let out = terraform(args).unwrap();
+        assert!(out.status.success(), "terraform {args:?}: {out:?}");
+    }
+    let show = terraform(&["show", "-json", "plan.bin"]).unwrap();
+    assert!(show.status.success(), "{show:?}");
+    let path = dir.join("plan.json");
+    std::fs::write(&path, &show.stdout).unwrap();
+    Some(path)
+}
+
+#[test]
+fn region_and_type_rules_on_a_real_terraform_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(path) = real_terraform_plan(dir.path()) else {
+        return;
+    };
+    let path = path.to_str().unwrap();
+    let all = set(&[
+        "terraform_data.web",
+        "terraform_data.far",
+        "module.net.terraform_data.vpc",
+    ]);
+    // The default stock set: the two rules that need configuration say so, and pass.
+    let run = check(&["--plan", path, "--format", "json"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    let report = run.json();
+    assert_eq!(with_rule(&report, "regions-unconfigured"), set(&["(plan)"]));
+    assert_eq!(with_rule(&report, "types-unconfigured"), set(&["(plan)"]));
+    // allowed-types: denied by prefix, in the root module and a child module.
+    let run = check_with_config(path, "allowed-types", r#"{"deny": ["terraform_*"]}"#);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(with_rule(&run.json(), "type-not-allowed"), all);
+    let run = check_with_config(path, "allowed-types", r#"{"allow": ["terraform_data"]}"#);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(findings(&run.json()).is_empty(), "{run:?}");
+    // allowed-regions reads the attributes it is told to, a variable's value included.
+    let run = check_with_config(
+        path,
+        "allowed-regions",
+        r#"{"regions": ["eu-*"], "attributes": ["/input/region"]}"#,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        with_rule(&run.json(), "region-not-allowed"),
+        set(&["terraform_data.far"])
+    );
+    // The same plan with a later 1.x format version: read, with the same findings.
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(r#""format_version":"1.2""#), "{text}");
+    let newer = dir.path().join("newer.json");
+    std::fs::write(
+        &newer,
+        text.replace(r#""format_version":"1.2""#, r#""format_version":"1.9""#),
+    )
+    .unwrap();
+    let run = check_with_config(
+        newer.to_str().unwrap(),
+        "allowed-types",
+        r#"{"deny": ["terraform_*"]}"#,
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(with_rule(&run.json(), "type-not-allowed"), all);
+    assert!(
+        run.stderr
+            .contains("Terraform JSON format version `1.9` is newer"),
+        "{run:?}"
+    );
+}

@@ -1,6 +1,6 @@
 //! `provkey inspect POLICY.wasm|ID`: what a policy component says about itself (id,
 //! version, description, rules, configuration schema), the WIT interfaces it was
-//! built against, and its blake3 digest.
+//! built against, and its blake3 digest. Without an argument, the stock catalog.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use provkey_runtime::{LoadedPolicy, PolicyOrigin, Runtime};
 use serde_json::{Value, json};
 
 use crate::commands::check::{self, RuntimeArgs};
+use crate::commands::policies::{self, CatalogFormat, PoliciesArgs};
 use crate::exit::{CliError, CliResult, Exit};
 
 /// The export every policy component has; its version is the WIT version.
@@ -18,9 +19,10 @@ const POLICY_API: &str = "provkey:plan/policy-api@";
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The policy: a component file, or the id of a stock policy.
+    /// The policy: a component file, or the id of a stock policy. Without one, the
+    /// catalog of the stock policies (as `provkey policies`).
     #[arg(value_name = "POLICY.wasm|ID")]
-    pub policy: PathBuf,
+    pub policy: Option<PathBuf>,
     /// How to print it.
     #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
     pub format: InspectFormat,
@@ -48,8 +50,18 @@ pub struct Inspection {
 }
 
 pub fn execute(args: InspectArgs) -> CliResult<Exit> {
+    let Some(policy) = &args.policy else {
+        let format = match args.format {
+            InspectFormat::Text => CatalogFormat::Text,
+            InspectFormat::Json => CatalogFormat::Json,
+        };
+        return policies::execute(PoliciesArgs {
+            format,
+            runtime: args.runtime,
+        });
+    };
     let runtime = args.runtime.build()?;
-    let inspection = inspect(&runtime, &args.policy)?;
+    let inspection = inspect(&runtime, policy)?;
     match args.format {
         InspectFormat::Json => {
             let text = serde_json::to_string_pretty(&to_json(&inspection))
@@ -108,7 +120,7 @@ pub fn inspect(runtime: &Runtime, policy: &Path) -> CliResult<Inspection> {
 /// Loads one policy as `check --policy` does; a policy that fails to load is exit 3.
 pub fn load_one(runtime: &Runtime, policy: &Path) -> CliResult<LoadedPolicy> {
     if !policy.exists() && policy.to_str().and_then(provkey_stock::find).is_none() {
-        return Err(crate::commands::policies::unknown_policy(policy));
+        return Err(policies::unknown_policy(policy));
     }
     let (mut loaded, failed) = check::load_policies(runtime, &[policy.to_path_buf()])?;
     if let Some(outcome) = failed.into_iter().next()
