@@ -7,6 +7,7 @@ mod commands;
 mod exit;
 mod output_file;
 mod policy_set;
+mod progress;
 mod report;
 mod text;
 
@@ -83,7 +84,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(cli.verbose);
-    commands::build::init_progress();
+    progress::init();
     let outcome = match cli.command {
         Command::Check(args) => commands::check::execute(args),
         Command::Plan(args) => commands::plan::execute(args),
