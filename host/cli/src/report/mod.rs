@@ -85,7 +85,7 @@ pub fn write(
         Format::Text => text::write(report, plan, text::Palette::PLAIN, out),
         Format::Json => json::write(report, out),
         Format::Sarif => sarif::write(report, out),
-        Format::Junit => junit::write(report, plan, out),
+        Format::Junit => junit::write(report, out),
         Format::Markdown => markdown::write(report, plan, out),
         Format::Github => github::write(report, out),
     }
@@ -452,27 +452,6 @@ impl CheckReport {
             waivers,
             exit,
         }
-    }
-
-    /// The findings counted by severity, most severe first (every severity listed).
-    pub fn severity_counts(&self) -> Vec<(Severity, usize)> {
-        [
-            Severity::Critical,
-            Severity::High,
-            Severity::Medium,
-            Severity::Low,
-            Severity::Info,
-        ]
-        .into_iter()
-        .map(|s| {
-            let n = self
-                .findings
-                .iter()
-                .filter(|f| f.finding.severity == s)
-                .count();
-            (s, n)
-        })
-        .collect()
     }
 
     pub fn verdict(&self) -> &'static str {
