@@ -744,3 +744,61 @@ fn slow_steps_print_one_line_each_outside_a_terminal() {
     assert_eq!(quiet.code, 1, "{quiet:?}");
     assert_eq!(quiet.stderr, "", "a fast run prints nothing on stderr");
 }
+
+/// At the default threshold (1 s), the steps that are slow in practice print
+/// their line: building a Python project with componentize-py, and compiling the
+/// Python interpreter the component carries on its first check.
+#[test]
+fn a_python_build_and_first_compilation_print_their_lines_at_the_default_threshold() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("slow");
+    let created = run(provkey()
+        .args(["new", "policy", "slow", "--lang", "python", "--path"])
+        .arg(&dir));
+    assert_eq!(created.code, 0, "{created:?}");
+    let built = run(provkey()
+        .arg("build")
+        .arg(&dir)
+        .env_remove("PROVKEY_PROGRESS_MIN_SECONDS"));
+    assert_eq!(built.code, 0, "{built:?}");
+    let lines = progress_lines(&built.stderr);
+    assert!(
+        lines.len() == 1
+            && lines[0].0
+                == format!(
+                    "building `{}` (Python, with componentize-py)",
+                    dir.display()
+                )
+            && lines[0].1 >= 1.0,
+        "{built:?}"
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
+    let component = dir.join("build/policy.wasm");
+    let check = || {
+        run(provkey()
+            .env("PROVKEY_CACHE_DIR", cache.path())
+            .env_remove("PROVKEY_PROGRESS_MIN_SECONDS")
+            .args(["check", "--policy"])
+            .arg(&component)
+            .arg("--plan")
+            .arg(&plan))
+    };
+    let cold = check();
+    assert_eq!(cold.code, 1, "{cold:?}");
+    let lines = progress_lines(&cold.stderr);
+    assert!(
+        lines.len() == 1
+            && lines[0].0
+                == format!(
+                    "compiling `{}` (first run only: the result is cached)",
+                    component.display()
+                )
+            && lines[0].1 >= 1.0,
+        "{cold:?}"
+    );
+    let warm = check();
+    assert_eq!(warm.code, 1, "{warm:?}");
+    assert_eq!(warm.stderr, "", "{warm:?}");
+}
