@@ -1,6 +1,6 @@
 //! GitHub Actions workflow commands: each finding an annotation
-//! (`::error`, `::warning` or `::notice`) on the plan file, at the line where the
-//! resource's change is described.
+//! (`::error`, `::warning` or `::notice`) at the finding's location (the file and
+//! line of [`CheckReport::location_of`]).
 //!
 //! A mandatory finding is `::error`; an advisory one `::warning` from medium
 //! severity up and `::notice` below. A failed policy is an `::error`. Values are
@@ -14,16 +14,18 @@ use super::{CheckReport, Level};
 use crate::text::sanitize;
 
 pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    // What concerns the check as a whole is annotated on the plan file.
     let file = report.plan.path.as_str();
     for line in &report.findings {
         let f = &line.finding;
+        let location = report.location_of(f);
         let command = match Level::of_line(line) {
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Note => "notice",
         };
-        let mut properties = vec![("file", file.to_string())];
-        if let Some(n) = f.address.as_deref().and_then(|a| report.plan.line_of(a)) {
+        let mut properties = vec![("file", location.path.to_string())];
+        if let Some(n) = location.line {
             properties.push(("line", n.to_string()));
         }
         let title = match &f.address {

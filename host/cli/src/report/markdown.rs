@@ -187,6 +187,9 @@ fn kind_of(line: &FindingLine) -> Kind {
 /// The findings of one kind on one resource (or on the plan as a whole).
 struct Group<'a> {
     address: Option<&'a str>,
+    /// Where the resource is written, when that is not the plan file itself
+    /// (which a reader of the comment has no use for).
+    source: Option<String>,
     lines: Vec<&'a FindingLine>,
 }
 
@@ -214,8 +217,14 @@ fn findings(report: &CheckReport, plan: &Plan, budget: usize) -> Text {
         for line in report.findings.iter().filter(|l| kind_of(l) == kind) {
             let address = line.finding.address.as_deref();
             let at = *index.entry(address).or_insert_with(|| {
+                let location = report.location_of(&line.finding);
+                let source = (location.path != report.plan.path).then(|| match location.line {
+                    Some(n) => format!("{}:{n}", location.path),
+                    None => location.path.to_string(),
+                });
                 groups.push(Group {
                     address,
+                    source,
                     lines: Vec::new(),
                 });
                 groups.len() - 1
@@ -319,12 +328,24 @@ fn thousands(n: usize) -> String {
 
 fn group_heading(group: &Group, actions: &HashMap<&str, &'static str>) -> String {
     let count = plural(group.lines.len(), "finding", "findings");
-    match group.address {
-        Some(address) => match actions.get(address) {
-            Some(action) => format!("\n#### {} ({action}): {count}\n\n", code(address)),
-            None => format!("\n#### {}: {count}\n\n", code(address)),
-        },
-        None => format!("\n#### The plan as a whole: {count}\n\n"),
+    let Some(address) = group.address else {
+        return format!("\n#### The plan as a whole: {count}\n\n");
+    };
+    let notes: Vec<String> = group
+        .address
+        .and_then(|a| actions.get(a))
+        .map(|action| action.to_string())
+        .into_iter()
+        .chain(group.source.as_deref().map(code))
+        .collect();
+    if notes.is_empty() {
+        format!("\n#### {}: {count}\n\n", code(address))
+    } else {
+        format!(
+            "\n#### {} ({}): {count}\n\n",
+            code(address),
+            notes.join(", ")
+        )
     }
 }
 

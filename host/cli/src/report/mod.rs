@@ -188,6 +188,13 @@ fn json_string_literal(text: &str) -> Option<&str> {
     None
 }
 
+/// A place in a file: the path as given and a 1-based line, when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLocation<'a> {
+    pub path: &'a str,
+    pub line: Option<usize>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PolicyLine {
     pub id: String,
@@ -451,6 +458,19 @@ impl CheckReport {
             summary,
             waivers,
             exit,
+        }
+    }
+
+    /// Where `finding` points: the file and line every format that points into
+    /// files (SARIF, annotations, markdown) uses. Today the plan file, at the line
+    /// where the finding's change is described.
+    pub fn location_of(&self, finding: &Finding) -> FileLocation<'_> {
+        FileLocation {
+            path: &self.plan.path,
+            line: finding
+                .address
+                .as_deref()
+                .and_then(|a| self.plan.line_of(a)),
         }
     }
 

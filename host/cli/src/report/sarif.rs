@@ -7,7 +7,8 @@
 //! - Each finding is a result: `ruleId`, `ruleIndex`, `level` (mandatory: `error`;
 //!   advisory: `warning` from medium severity up, else `note`), the message, and a
 //!   location: a logical location (the resource address, kind `resource`) and a
-//!   physical one on the plan file, at the line where the change is described.
+//!   physical one at the finding's file and line ([`CheckReport::location_of`]:
+//!   the plan file, at the line where the change is described).
 //!   Severity, enforcement, attribute and remediation are in the result's
 //!   properties; a partial fingerprint (blake3 of policy, rule, address and
 //!   attribute) lets code scanning track a finding across runs.
@@ -94,9 +95,9 @@ fn sentence(text: &str) -> String {
     }
 }
 
-/// The plan path as a URI reference: relative paths stay relative (percent-encoded,
+/// A file path as a URI reference: relative paths stay relative (percent-encoded,
 /// with `/` separators); absolute ones become `file://` URIs.
-fn plan_uri(path: &str) -> String {
+fn file_uri(path: &str) -> String {
     use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
     const PATH: &AsciiSet = &CONTROLS
         .add(b' ')
@@ -192,7 +193,8 @@ fn build(report: &CheckReport) -> Sarif {
         }
     }
 
-    let uri = plan_uri(&report.plan.path);
+    // Each file's URI once (an absolute path is canonicalized).
+    let mut uris: BTreeMap<&str, String> = BTreeMap::new();
     let kept = kept_findings(report);
     let mut results = Vec::with_capacity(kept.len());
     for line in kept.iter().map(|&i| &report.findings[i]) {
@@ -206,15 +208,18 @@ fn build(report: &CheckReport) -> Sarif {
                     .build(),
             ]
         });
-        let region = f
-            .address
-            .as_deref()
-            .and_then(|a| report.plan.line_of(a))
+        let location = report.location_of(f);
+        let region = location
+            .line
             .map(|n| Region::builder().start_line(n as i64).build());
+        let uri = uris
+            .entry(location.path)
+            .or_insert_with(|| file_uri(location.path))
+            .clone();
         let result_location = Location::builder()
             .physical_location(
                 PhysicalLocation::builder()
-                    .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
+                    .artifact_location(ArtifactLocation::builder().uri(uri).build())
                     .opt_region(region)
                     .build(),
             )
