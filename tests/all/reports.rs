@@ -1042,6 +1042,11 @@ fn golden_markdown_comment_of_a_committed_plan() {
         .args(["--config", "allowed-regions=pr-comment.regions.json"])
         .args(["--format", "markdown"]));
     assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        !run.stdout.lines().any(|l| l.ends_with("| 0 |")),
+        "no zero-count rows: {}",
+        run.stdout
+    );
     insta::with_settings!({
         snapshot_path => "../golden",
         prepend_module_to_snapshot => false,

@@ -488,12 +488,23 @@ fn changes(plan: &Plan) -> Text {
     md
 }
 
+/// The policies run: a table of those that failed or found something, then one
+/// line naming those that found nothing (no rows of zeros).
 fn policies(report: &CheckReport) -> Text {
     let mut md = Text::default();
-    md.push(
-        "### Policies\n\n| Policy | Version | Status | Findings |\n| --- | --- | --- | ---: |\n",
-    );
-    for (i, policy) in report.policies.iter().enumerate() {
+    md.push("### Policies\n\n");
+    let (reporting, silent): (Vec<_>, Vec<_>) = report
+        .policies
+        .iter()
+        .partition(|p| p.failure.is_some() || p.findings > 0);
+    let version = |p: &super::PolicyLine| match &p.version {
+        Some(v) => format!(" {}", escape(v)),
+        None => String::new(),
+    };
+    if !reporting.is_empty() {
+        md.push("| Policy | Version | Status | Findings |\n| --- | --- | --- | ---: |\n");
+    }
+    for (i, policy) in reporting.iter().enumerate() {
         let status = match &policy.failure {
             None => "ok".to_string(),
             Some(failure) => {
@@ -512,12 +523,35 @@ fn policies(report: &CheckReport) -> Text {
         );
         if md.chars + row.chars().count() > TABLE_BUDGET {
             md.push(&format!(
-                "\n*…and {} more policies.*\n",
-                report.policies.len() - i
+                "\n*…and {} more policies with findings.*\n",
+                reporting.len() - i
             ));
             break;
         }
         md.push(&row);
+    }
+    if !silent.is_empty() {
+        let mut line = String::from(if reporting.is_empty() { "" } else { "\n" });
+        line.push_str("No findings from ");
+        let mut named = 0;
+        for policy in &silent {
+            let entry = format!("{}{}", code(&policy.id), version(policy));
+            if md.chars + line.chars().count() + entry.chars().count() > TABLE_BUDGET {
+                break;
+            }
+            if named > 0 {
+                line.push_str(", ");
+            }
+            line.push_str(&entry);
+            named += 1;
+        }
+        match silent.len() - named {
+            0 => {}
+            rest if named == 0 => line.push_str(&plural(rest, "policy", "policies")),
+            rest => line.push_str(&format!(" and {rest} more")),
+        }
+        line.push_str(".\n");
+        md.push(&line);
     }
     md
 }
