@@ -79,11 +79,12 @@ const NAMED_IN_MESSAGE: usize = 10;
 fn case(policy: &str, rule: &str, findings: &[&FindingLine]) -> TestCase {
     let describe = |f: &FindingLine| {
         let target = f.finding.address.as_deref().unwrap_or(PLAN_TARGET);
+        // The line starts with the resource: the message need not name it again.
+        let message = super::without_subject(&f.finding.message, target);
         let mut text = format!(
-            "{target}: [{} {}] {}",
+            "{target}: [{} {}] {message}",
             f.finding.severity.as_str(),
             f.finding.enforcement.as_str(),
-            f.finding.message
         );
         if let Some(attribute) = &f.finding.attribute {
             text.push_str(&format!(" (at `{attribute}`)"));

@@ -24,7 +24,7 @@ use std::io::Write;
 
 use provkey_plan::{Action, Plan, Severity};
 
-use super::{CheckReport, FindingLine};
+use super::{CheckReport, FindingLine, without_subject};
 
 /// GitHub's limit on a comment's length, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
@@ -380,22 +380,6 @@ fn finding_item(line: &FindingLine, address: Option<&str>) -> String {
         );
     }
     item
-}
-
-/// `message` without a leading mention of `address` (the heading above names it):
-/// "`a.b` would be updated" becomes "would be updated", "`a.b`: tags unknown"
-/// becomes "tags unknown".
-fn without_subject<'a>(message: &'a str, address: &str) -> &'a str {
-    let rest = message
-        .strip_prefix('`')
-        .and_then(|m| m.strip_prefix(address))
-        .and_then(|m| m.strip_prefix('`'))
-        .or_else(|| message.strip_prefix(address));
-    let rest = rest.map(|r| r.strip_prefix(':').unwrap_or(r));
-    match rest {
-        Some(rest) if rest.starts_with(' ') && !rest.trim().is_empty() => rest.trim_start(),
-        _ => message,
-    }
 }
 
 fn waivers(report: &CheckReport) -> Text {

@@ -492,6 +492,22 @@ pub(crate) fn action_names(plan: &Plan) -> std::collections::HashMap<&str, &'sta
         .collect()
 }
 
+/// `message` without a leading mention of `address` (the heading above names it):
+/// "`a.b` would be updated" becomes "would be updated", "`a.b`: tags unknown"
+/// becomes "tags unknown".
+pub(crate) fn without_subject<'a>(message: &'a str, address: &str) -> &'a str {
+    let rest = message
+        .strip_prefix('`')
+        .and_then(|m| m.strip_prefix(address))
+        .and_then(|m| m.strip_prefix('`'))
+        .or_else(|| message.strip_prefix(address));
+    let rest = rest.map(|r| r.strip_prefix(':').unwrap_or(r));
+    match rest {
+        Some(rest) if rest.starts_with(' ') && !rest.trim().is_empty() => rest.trim_start(),
+        _ => message,
+    }
+}
+
 /// Removes sensitive values from what a policy said. An address is left alone when
 /// it is one of the plan's (the plan's own addresses are printed anyway).
 fn redact_finding(
