@@ -629,6 +629,13 @@ fn a_python_component_compiles_once_then_comes_from_the_cache() {
         first.stderr.contains("not in the compilation cache"),
         "{first:?}"
     );
+    // Compiling a Python interpreter takes seconds: over the default threshold, so
+    // the step has its line even outside a terminal.
+    let compiled = progress_lines(&first.stderr);
+    assert!(
+        compiled.len() == 1 && compiled[0].0.starts_with("compiling `") && compiled[0].1 >= 1.0,
+        "{first:?}"
+    );
     let second = check();
     assert_eq!(second.code, 0, "{second:?}");
     assert_eq!(first.stdout.lines().count(), second.stdout.lines().count());
@@ -637,4 +644,161 @@ fn a_python_component_compiles_once_then_comes_from_the_cache() {
             && !second.stderr.contains("not in the compilation cache"),
         "{second:?}"
     );
+    assert!(progress_lines(&second.stderr).is_empty(), "{second:?}");
+}
+
+/// The `provkey: … took N s` lines on standard error (not a terminal here), as
+/// (what, seconds).
+fn progress_lines(stderr: &str) -> Vec<(String, f64)> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("provkey: ")?;
+            let (what, took) = rest.rsplit_once(" took ")?;
+            let seconds = took.strip_suffix(" s")?.parse::<f64>().ok()?;
+            Some((what.to_string(), seconds))
+        })
+        .collect()
+}
+
+/// Outside a terminal (a CI log), a slow step prints one line when it ends: what
+/// it was and how long it took. `PROVKEY_PROGRESS_MIN_SECONDS=0` shows every step
+/// (the default, 1 s, keeps fast ones quiet): a Rust project's build, then each
+/// component's first compilation; with a warm cache nothing compiles and, at the
+/// default threshold, a check prints nothing on standard error.
+#[test]
+fn slow_steps_print_one_line_each_outside_a_terminal() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("timed");
+    let created = run(provkey()
+        .args(["new", "policy", "timed", "--lang", "rust", "--path"])
+        .arg(&dir));
+    assert_eq!(created.code, 0, "{created:?}");
+    let started = std::time::Instant::now();
+    let built = run(provkey()
+        .arg("build")
+        .arg(&dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("PROVKEY_PROGRESS_MIN_SECONDS", "0"));
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(built.code, 0, "{built:?}");
+    let lines = progress_lines(&built.stderr);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line for the build, on stderr: {built:?}"
+    );
+    assert_eq!(
+        lines[0].0,
+        format!("building `{}` (Rust, with cargo)", dir.display())
+    );
+    assert!(
+        lines[0].1 > 0.0 && lines[0].1 <= wall + 0.05,
+        "{} s reported, {wall} s measured",
+        lines[0].1
+    );
+    assert!(
+        !built.stdout.contains("took"),
+        "progress goes to stderr: {built:?}"
+    );
+
+    // A cold cache: each component compiles once, one line each.
+    let cache = tempfile::tempdir().unwrap();
+    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
+    let component = dir.join("build/policy.wasm");
+    let check = |threshold: Option<&str>| {
+        let mut cmd = provkey();
+        cmd.env("PROVKEY_CACHE_DIR", cache.path())
+            .args(["check", "--policy", "immutable", "--policy"])
+            .arg(&component)
+            .arg("--plan")
+            .arg(&plan);
+        match threshold {
+            Some(seconds) => cmd.env("PROVKEY_PROGRESS_MIN_SECONDS", seconds),
+            None => cmd.env_remove("PROVKEY_PROGRESS_MIN_SECONDS"),
+        };
+        run(&mut cmd)
+    };
+    let cold = check(Some("0"));
+    assert_eq!(cold.code, 1, "{cold:?}");
+    let mut compiled: Vec<String> = progress_lines(&cold.stderr)
+        .into_iter()
+        .map(|(what, _)| what)
+        .collect();
+    compiled.sort();
+    assert_eq!(
+        compiled,
+        [
+            format!(
+                "compiling `{}` (first run only: the result is cached)",
+                component.display()
+            ),
+            "compiling `immutable` (first run only: the result is cached)".to_string(),
+        ],
+        "{cold:?}"
+    );
+    let warm = check(Some("0"));
+    assert_eq!(warm.code, 1, "{warm:?}");
+    assert!(progress_lines(&warm.stderr).is_empty(), "{warm:?}");
+    let quiet = check(None);
+    assert_eq!(quiet.code, 1, "{quiet:?}");
+    assert_eq!(quiet.stderr, "", "a fast run prints nothing on stderr");
+}
+
+/// At the default threshold (1 s), the steps that are slow in practice print
+/// their line: building a Python project with componentize-py, and compiling the
+/// Python interpreter the component carries on its first check.
+#[test]
+fn a_python_build_and_first_compilation_print_their_lines_at_the_default_threshold() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("slow");
+    let created = run(provkey()
+        .args(["new", "policy", "slow", "--lang", "python", "--path"])
+        .arg(&dir));
+    assert_eq!(created.code, 0, "{created:?}");
+    let built = run(provkey()
+        .arg("build")
+        .arg(&dir)
+        .env_remove("PROVKEY_PROGRESS_MIN_SECONDS"));
+    assert_eq!(built.code, 0, "{built:?}");
+    let lines = progress_lines(&built.stderr);
+    assert!(
+        lines.len() == 1
+            && lines[0].0
+                == format!(
+                    "building `{}` (Python, with componentize-py)",
+                    dir.display()
+                )
+            && lines[0].1 >= 1.0,
+        "{built:?}"
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let (_plan_dir, plan) = support::temp_file("plan.json", BUCKETS.as_bytes());
+    let component = dir.join("build/policy.wasm");
+    let check = || {
+        run(provkey()
+            .env("PROVKEY_CACHE_DIR", cache.path())
+            .env_remove("PROVKEY_PROGRESS_MIN_SECONDS")
+            .args(["check", "--policy"])
+            .arg(&component)
+            .arg("--plan")
+            .arg(&plan))
+    };
+    let cold = check();
+    assert_eq!(cold.code, 1, "{cold:?}");
+    let lines = progress_lines(&cold.stderr);
+    assert!(
+        lines.len() == 1
+            && lines[0].0
+                == format!(
+                    "compiling `{}` (first run only: the result is cached)",
+                    component.display()
+                )
+            && lines[0].1 >= 1.0,
+        "{cold:?}"
+    );
+    let warm = check();
+    assert_eq!(warm.code, 1, "{warm:?}");
+    assert_eq!(warm.stderr, "", "{warm:?}");
 }

@@ -246,22 +246,27 @@ fn junit_is_read_back_with_the_expected_counts() {
     let run = check_all_formats(dir.path(), &plan, "pass");
     assert_eq!(run.code, 1, "{run:?}");
     let counts = junit_counts(&dir.path().join("report.junit"));
-    // 4 changes x 1 rule for each of the two policies; one update in place.
-    assert_eq!(counts["tests"], 8, "{counts}");
+    // One case per rule: the two policies declare one rule each, whatever the
+    // number of changes; the update in place fails immutable's.
+    assert_eq!(counts["tests"], 2, "{counts}");
     assert_eq!(counts["failures"], 1, "{counts}");
     assert_eq!(counts["errors"], 0, "{counts}");
     assert_eq!(
         counts["suites"]["immutable"]["failed"],
-        serde_json::json!(["immutable/no-update-in-place aws_instance.web"])
+        serde_json::json!(["immutable/no-update-in-place"])
     );
-    assert_eq!(counts["suites"]["hostile"]["tests"], 4);
+    assert_eq!(
+        counts["messages"]["immutable/no-update-in-place"],
+        "1 mandatory finding on 1 resource: `aws_instance.web`"
+    );
+    assert_eq!(counts["suites"]["hostile"]["tests"], 1);
 
     // A failed policy is one test case in error; the other policy still counts.
     let dir = tempfile::tempdir().unwrap();
     let run = check_all_formats(dir.path(), &plan, "error");
     assert_eq!(run.code, 3, "{run:?}");
     let counts = junit_counts(&dir.path().join("report.junit"));
-    assert_eq!(counts["tests"], 5, "{counts}");
+    assert_eq!(counts["tests"], 2, "{counts}");
     assert_eq!(counts["failures"], 1, "{counts}");
     assert_eq!(counts["errors"], 1, "{counts}");
     assert_eq!(
@@ -270,20 +275,21 @@ fn junit_is_read_back_with_the_expected_counts() {
     );
 }
 
+/// Every stock rule is one case on every real plan; a rule fails when it flagged
+/// a resource with a mandatory finding, and its message counts those resources.
 #[test]
-fn junit_of_real_plans_counts_every_change_and_every_update() {
+fn junit_of_real_plans_has_one_case_per_rule() {
     let Some(plans) = terraform_plans() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    let mut failed_somewhere = 0;
     for plan in &plans {
         let out = dir.path().join("report.junit");
         let json = dir.path().join("report.json");
         let run = check(&[
             "--plan",
             plan.to_str().unwrap(),
-            "--policy",
-            "immutable",
             "--format",
             &format!("junit={}", out.display()),
             "--format",
@@ -297,20 +303,73 @@ fn junit_of_real_plans_counts_every_change_and_every_update() {
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         let counts = junit_counts(&out);
-        let changes = report["plan"]["changes"].as_u64().unwrap();
-        let findings = report["findings"].as_array().unwrap();
-        let failing: BTreeSet<&str> = findings
-            .iter()
-            .map(|f| f["address"].as_str().unwrap())
-            .collect();
-        assert_eq!(counts["tests"], changes, "{}: {counts}", plan.display());
+        let rules: usize = stock_rule_count();
+        assert_eq!(counts["tests"], rules, "{}: {counts}", plan.display());
+        // The rules with a mandatory finding, and the resources each flagged.
+        let mut flagged: std::collections::BTreeMap<String, BTreeSet<String>> =
+            std::collections::BTreeMap::new();
+        for f in report["findings"].as_array().unwrap() {
+            if f["enforcement"] != "advisory" {
+                flagged
+                    .entry(format!(
+                        "{}/{}",
+                        f["policy"].as_str().unwrap(),
+                        f["rule"].as_str().unwrap()
+                    ))
+                    .or_default()
+                    .insert(f["address"].as_str().unwrap_or("(plan)").to_string());
+            }
+        }
         assert_eq!(
             counts["failures"],
-            failing.len(),
+            flagged.len(),
             "{}: {counts}",
             plan.display()
         );
+        for (rule, resources) in &flagged {
+            let message = counts["messages"][rule].as_str().unwrap_or_else(|| {
+                panic!("{}: no failing case for {rule}: {counts}", plan.display())
+            });
+            let n = resources.len();
+            assert!(
+                message.contains(&format!(
+                    " on {n} resource{}: ",
+                    if n == 1 { "" } else { "s" }
+                )),
+                "{}: {rule}: {message}",
+                plan.display()
+            );
+            assert!(
+                message.contains(&format!("`{}`", resources.iter().next().unwrap())),
+                "{}: {rule}: {message}",
+                plan.display()
+            );
+            failed_somewhere += 1;
+        }
     }
+    assert!(failed_somewhere > 0, "no real plan failed any rule");
+}
+
+/// The number of rules the stock set declares, as the SARIF report lists them
+/// (written apart from the JUnit report).
+fn stock_rule_count() -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(&plan, SAMPLE_PLAN).unwrap();
+    let out = dir.path().join("report.sarif");
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--format",
+        &format!("sarif={}", out.display()),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -327,9 +386,12 @@ fn markdown_summarises_counts_findings_and_changes() {
     assert_eq!(run.code, 1, "{run:?}");
     let md = &run.stdout;
     assert!(md.starts_with("## provkey check: ❌ FAIL"), "{md}");
-    assert!(md.contains("| high | 1 |"), "{md}");
-    assert!(md.contains("| hard-mandatory | 1 |"), "{md}");
-    assert!(md.contains("#### `aws_instance.web` (update)"), "{md}");
+    assert!(md.contains("| hard-mandatory | high | 1 |"), "{md}");
+    assert!(!md.contains("| 0 |"), "no zero-count rows: {md}");
+    assert!(
+        md.contains("#### `aws_instance.web` (update): 1 finding"),
+        "{md}"
+    );
     assert!(md.contains("`immutable/no-update-in-place`"), "{md}");
     for (group, address) in [
         ("Creates (1)", "aws_s3_bucket.logs"),
@@ -601,14 +663,24 @@ fn spellings(value: &str) -> Vec<String> {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;");
-    let markdown: String = value
-        .chars()
-        .flat_map(|c| {
-            let escape = "\\`*_[]()<>#|~!&".contains(c).then_some('\\');
-            escape.into_iter().chain([c])
-        })
-        .collect();
-    let mut all = vec![value.to_string(), json, xml, markdown];
+    // The markdown report escapes markup characters with a backslash, and `|` too
+    // in table cells.
+    let markdown = |markup: &str| -> String {
+        value
+            .chars()
+            .flat_map(|c| {
+                let escape = markup.contains(c).then_some('\\');
+                escape.into_iter().chain([c])
+            })
+            .collect()
+    };
+    let mut all = vec![
+        value.to_string(),
+        json,
+        xml,
+        markdown("\\`*_[]<>&~"),
+        markdown("\\`*_[]<>&~|"),
+    ];
     all.sort();
     all.dedup();
     all
@@ -729,4 +801,257 @@ fn golden_reports_of_a_real_plan() {
             insta::assert_snapshot!(format!("tfreveal_advanced.{format}"), text);
         });
     }
+}
+
+/// The rank code scanning keeps results by, from a JSON report's finding: errors
+/// (mandatory), then warnings (advisory from medium up), then notes; by severity
+/// within each.
+fn sarif_rank(level: &str, severity: &str) -> (u8, u8) {
+    let level = match level {
+        "error" => 0,
+        "warning" => 1,
+        "note" => 2,
+        other => panic!("level `{other}`"),
+    };
+    let severity = ["critical", "high", "medium", "low", "info"]
+        .iter()
+        .position(|s| *s == severity)
+        .unwrap_or_else(|| panic!("severity `{severity}`")) as u8;
+    (level, severity)
+}
+
+fn json_finding_level(finding: &serde_json::Value) -> &'static str {
+    if finding["enforcement"] != "advisory" {
+        "error"
+    } else if ["critical", "high", "medium"].contains(&finding["severity"].as_str().unwrap()) {
+        "warning"
+    } else {
+        "note"
+    }
+}
+
+/// GitHub code scanning rejects a run of more than 25,000 results and shows only
+/// the 5,000 most severe; a comment holds at most 65,536 characters. A plan of
+/// 100,000 changes (the benchmark's generator) gives tens of thousands of
+/// findings: the SARIF keeps the 5,000 most severe and counts the rest, the
+/// markdown stays under the limit and says what it left out, the JUnit file has
+/// one case per rule.
+#[test]
+fn reports_of_a_100_000_change_plan_stay_within_github_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    let generated = provkey_bench::genplan::generate(100_000, provkey_bench::genplan::DEFAULT_SEED);
+    std::fs::write(&plan, &generated.json).unwrap();
+    let regions = dir.path().join("regions.json");
+    std::fs::write(&regions, r#"{"regions": ["eu-west-1", "eu-central-1"]}"#).unwrap();
+    let path = |format: &str| dir.path().join(format!("report.{format}"));
+    // Room for every policy to finish on a plan this size in a debug build on a
+    // busy machine: this test is about the reports, not the guests' limits.
+    let run = check(&[
+        "--plan",
+        plan.to_str().unwrap(),
+        "--deadline-ms",
+        "120000",
+        "--output-mib",
+        "128",
+        "--config",
+        &format!("allowed-regions={}", regions.display()),
+        "--format",
+        &format!("sarif={}", path("sarif").display()),
+        "--format",
+        &format!("json={}", path("json").display()),
+        "--format",
+        &format!("markdown={}", path("markdown").display()),
+        "--format",
+        &format!("junit={}", path("junit").display()),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("json")).unwrap()).unwrap();
+    assert_eq!(run.code, 1, "{run:?}\n{}", report["policies"]);
+    let findings = report["findings"].as_array().unwrap();
+    eprintln!("{} findings", findings.len());
+    assert!(
+        findings.len() > 25_000,
+        "the plan must exceed code scanning's hard limit: {} findings",
+        findings.len()
+    );
+
+    // SARIF: GitHub's documented limits, and the most severe results kept.
+    let sarif_text = std::fs::read_to_string(path("sarif")).unwrap();
+    let sarif: serde_json::Value = serde_json::from_str(&sarif_text).unwrap();
+    let runs = sarif["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "at most 20 runs per file");
+    let sarif_run = &runs[0];
+    let results = sarif_run["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        5_000,
+        "code scanning keeps 5,000 results per run"
+    );
+    let rules = sarif_run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.len() <= 25_000);
+    for rule in rules {
+        assert!(rule["properties"]["tags"].as_array().map_or(0, Vec::len) <= 10);
+    }
+    for result in results {
+        assert!(result["locations"].as_array().unwrap().len() <= 100);
+    }
+    let mut expected: Vec<(u8, u8)> = findings
+        .iter()
+        .map(|f| sarif_rank(json_finding_level(f), f["severity"].as_str().unwrap()))
+        .collect();
+    expected.sort_unstable();
+    expected.truncate(5_000);
+    let mut kept: Vec<(u8, u8)> = results
+        .iter()
+        .map(|r| {
+            sarif_rank(
+                r["level"].as_str().unwrap(),
+                r["properties"]["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, expected, "the kept results are the most severe");
+    // In report order: the results are a subsequence of the JSON report's findings.
+    let mut all = findings.iter().map(|f| {
+        (
+            format!(
+                "{}/{}",
+                f["policy"].as_str().unwrap(),
+                f["rule"].as_str().unwrap()
+            ),
+            f["address"].as_str().map(str::to_string),
+        )
+    });
+    for result in results {
+        let wanted = (
+            result["ruleId"].as_str().unwrap().to_string(),
+            result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                .as_str()
+                .map(str::to_string),
+        );
+        assert!(
+            all.any(|f| f == wanted),
+            "{wanted:?} is out of report order"
+        );
+    }
+    let omitted = findings.len() - 5_000;
+    let props = &sarif_run["properties"];
+    assert_eq!(props["resultsTotal"], findings.len());
+    assert_eq!(props["resultsOmitted"], omitted);
+    for key in ["omittedByLevel", "omittedBySeverity", "omittedByRule"] {
+        let sum: u64 = props[key]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, omitted as u64, "{key}: {props}");
+    }
+    let invocation = &sarif_run["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], true, "{invocation}");
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{invocation}");
+    assert_eq!(notes[0]["level"], "warning");
+    let text = notes[0]["message"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "{omitted} of {} results were left out",
+            findings.len()
+        )),
+        "{text}"
+    );
+    assert!(
+        sarif_run["tool"]["driver"]["informationUri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{}",
+        sarif_run["tool"]["driver"]
+    );
+    // Uploads are limited to 10 MB of gzip.
+    let gzip = Command::new("gzip")
+        .arg("-c")
+        .arg(path("sarif"))
+        .output()
+        .expect("gzip");
+    assert!(gzip.status.success());
+    eprintln!(
+        "SARIF: {} bytes, {} gzipped",
+        sarif_text.len(),
+        gzip.stdout.len()
+    );
+    assert!(gzip.stdout.len() < 10 << 20);
+    assert_valid_sarif(&[path("sarif")]);
+
+    // Markdown: under the comment limit, mandatory first, the cut said plainly.
+    let md = std::fs::read_to_string(path("markdown")).unwrap();
+    let chars = md.chars().count();
+    eprintln!("markdown: {chars} characters");
+    assert!(chars < 65_536, "{chars} characters");
+    let mandatory = findings
+        .iter()
+        .filter(|f| f["enforcement"] != "advisory")
+        .count();
+    assert!(
+        md.contains(&format!("### Mandatory findings ({mandatory})")),
+        "{}",
+        &md[..2_000]
+    );
+    let shown = md.lines().filter(|l| l.starts_with("- **")).count();
+    let on_resources: usize = md
+        .lines()
+        .filter_map(|l| l.strip_prefix("- *…and "))
+        .filter_map(|l| l.strip_suffix(" more on this resource*"))
+        .map(|n| n.parse::<usize>().unwrap())
+        .sum();
+    let cut_line = md
+        .lines()
+        .find(|l| l.starts_with("**Not shown: "))
+        .unwrap_or_else(|| panic!("no sentence says what was cut:\n{md}"));
+    // "**Not shown: N mandatory findings (R resources not shown at all), M advisory ..."
+    let not_shown: usize = cut_line
+        .trim_start_matches("**Not shown: ")
+        .split(", ")
+        .filter_map(|part| part.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(
+        shown + not_shown,
+        findings.len(),
+        "shown and cut add up ({shown} shown, {on_resources} counted on resources): {cut_line}"
+    );
+    assert!(cut_line.contains("65,536 characters"), "{cut_line}");
+
+    // JUnit: one case per rule, not per rule and change.
+    let counts = junit_counts(&path("junit"));
+    assert_eq!(counts["tests"], rules.len(), "{counts}");
+}
+
+/// The markdown pull-request comment, golden, on a committed plan
+/// (`tests/golden/inputs/pr-comment.plan.json`) with the whole stock set: mandatory
+/// findings of several severities on several resources, an advisory one,
+/// addresses with markdown characters (`_`, `|`, `*`). Bless changes with
+/// `INSTA_UPDATE=always cargo test -p provkey --test all -- golden`.
+#[test]
+fn golden_markdown_comment_of_a_committed_plan() {
+    let inputs = repo("tests/golden/inputs");
+    let run = run(provkey()
+        .current_dir(&inputs)
+        .args(["check", "--plan", "pr-comment.plan.json"])
+        .args(["--config", "allowed-regions=pr-comment.regions.json"])
+        .args(["--format", "markdown"]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        !run.stdout.lines().any(|l| l.ends_with("| 0 |")),
+        "no zero-count rows: {}",
+        run.stdout
+    );
+    insta::with_settings!({
+        snapshot_path => "../golden",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("pr_comment.markdown", run.stdout);
+    });
 }

@@ -1,6 +1,6 @@
 """Reads a JUnit XML file with junitparser (independently of provkey) and prints
 its counts as JSON: totals and, per suite, tests/failures/errors/skipped and the
-names of the failing and erroring cases."""
+names of the failing and erroring cases; and each failing case's message, by name."""
 
 import json
 import sys
@@ -8,7 +8,7 @@ import sys
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 xml = JUnitXml.fromfile(sys.argv[1])
-out = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "suites": {}}
+out = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "suites": {}, "messages": {}}
 for suite in xml:
     entry = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "failed": [], "errored": []}
     for case in suite:
@@ -18,6 +18,7 @@ for suite in xml:
             if isinstance(result, Failure):
                 entry["failures"] += 1
                 entry["failed"].append(name)
+                out["messages"][name] = result.message
             elif isinstance(result, Error):
                 entry["errors"] += 1
                 entry["errored"].append(name)

@@ -8,6 +8,7 @@ mod console;
 mod exit;
 mod output_file;
 mod policy_set;
+mod progress;
 mod report;
 mod text;
 
@@ -108,7 +109,7 @@ fn main() -> std::process::ExitCode {
     };
     console::init(cli.quiet, cli.color);
     init_logging(cli.verbose);
-    commands::build::init_progress();
+    progress::init();
     let outcome = match cli.command {
         Command::Check(args) => commands::check::execute(args),
         Command::Plan(args) => commands::plan::execute(args),

@@ -61,11 +61,11 @@ impl SourceMapError {
 }
 
 /// Where a finding is declared in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceLocation {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLocation<'a> {
     /// The file, as the configuration root was given joined with the file's path
-    /// below it (relative when the root was relative).
-    pub file: PathBuf,
+    /// below it (relative when the root was relative), as reports print it.
+    pub file: &'a str,
     /// 1-based.
     pub line: usize,
 }
@@ -88,7 +88,10 @@ struct Module {
 
 #[derive(Debug, Clone)]
 struct Declaration {
-    location: SourceLocation,
+    /// The file, as reports print it.
+    file: String,
+    /// 1-based line of the block.
+    line: usize,
     /// Top-level attribute or nested block name to its line.
     attributes: BTreeMap<String, usize>,
 }
@@ -139,7 +142,7 @@ impl SourceMap {
 
     /// The declaration of `address`, at the line of `attribute` (a name or a JSON
     /// Pointer whose first segment names it) when the block sets it.
-    pub fn locate(&self, address: &str, attribute: Option<&str>) -> Option<SourceLocation> {
+    pub fn locate(&self, address: &str, attribute: Option<&str>) -> Option<SourceLocation<'_>> {
         let address = Address::parse(address)?;
         let mut dir = &self.root;
         let mut last_call: Option<&Declaration> = None;
@@ -153,26 +156,26 @@ impl SourceMap {
                 }
                 // A registry or git module, or one that did not read: the call is
                 // the closest line a reviewer can see.
-                None => return Some(declaration.location.clone()),
+                None => return Some(declaration.at(None)),
             }
         }
         let key = (address.mode, address.resource_type, address.name);
         match self.modules.get(dir).and_then(|m| m.resources.get(&key)) {
             Some(declaration) => Some(declaration.at(attribute)),
-            None => last_call.map(|call| call.location.clone()),
+            None => last_call.map(|call| call.at(None)),
         }
     }
 }
 
 impl Declaration {
-    fn at(&self, attribute: Option<&str>) -> SourceLocation {
+    fn at(&self, attribute: Option<&str>) -> SourceLocation<'_> {
         let line = attribute
             .and_then(first_segment)
             .and_then(|name| self.attributes.get(name))
             .copied()
-            .unwrap_or(self.location.line);
+            .unwrap_or(self.line);
         SourceLocation {
-            file: self.location.file.clone(),
+            file: &self.file,
             line,
         }
     }
@@ -285,10 +288,8 @@ fn declaration(block: &Block, file: &Path, lines: &LineIndex) -> Declaration {
         }
     }
     Declaration {
-        location: SourceLocation {
-            file: file.to_path_buf(),
-            line,
-        },
+        file: file.display().to_string(),
+        line,
         attributes,
     }
 }
@@ -413,14 +414,11 @@ mod tests {
              }\n",
         );
         let map = SourceMap::load(root).unwrap();
-        let main = root.join("main.tf");
-        let net = root.join("modules/net/net.tf");
-        let at = |file: &Path, line| {
-            Some(SourceLocation {
-                file: file.to_path_buf(),
-                line,
-            })
-        };
+        let main = root.join("main.tf").display().to_string();
+        let net = root.join("modules/net/net.tf").display().to_string();
+        fn at(file: &str, line: usize) -> Option<SourceLocation<'_>> {
+            Some(SourceLocation { file, line })
+        }
 
         assert_eq!(map.locate("terraform_data.web[1]", None), at(&main, 2));
         assert_eq!(
@@ -490,11 +488,11 @@ mod tests {
             "module \"self\" {\n  source = \"./\"\n}\n",
         );
         let map = SourceMap::load(tmp.path()).unwrap();
-        let main = tmp.path().join("main.tf");
+        let main = tmp.path().join("main.tf").display().to_string();
         assert_eq!(
             map.locate("module.self.module.self.terraform_data.x", None),
             Some(SourceLocation {
-                file: main,
+                file: &main,
                 line: 1
             })
         );

@@ -125,6 +125,16 @@ impl Lang {
         }
     }
 
+    /// The language and the tool that builds it, for progress lines.
+    fn toolchain(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust, with cargo",
+            Lang::Python => "Python, with componentize-py",
+            Lang::Js => "JavaScript, with componentize-js",
+            Lang::C => "C, with clang",
+        }
+    }
+
     fn detect(dir: &Path) -> Option<Lang> {
         [Lang::Rust, Lang::Python, Lang::Js, Lang::C]
             .into_iter()
@@ -194,12 +204,18 @@ pub fn build(dir: &Path, lang: Option<Lang>, output: Option<&Path>) -> CliResult
         .map_err(CliError::bad_input)?;
     // Written beside the output first, then renamed: a failed build leaves no file.
     let partial = output.with_extension("wasm.partial");
+    let step = crate::progress::Step::start(format!(
+        "building `{}` ({})",
+        dir.display(),
+        lang.toolchain()
+    ));
     match lang {
         Lang::Rust => build_rust(dir, &partial)?,
         Lang::Python => build_python(dir, scratch.path(), &wit, &partial)?,
         Lang::Js => build_js(dir, scratch.path(), &wit, &partial)?,
         Lang::C => c::build_c(dir, scratch.path(), &wit, &partial)?,
     }
+    drop(step);
     let bytes = std::fs::read(&partial)
         .with_context(|| format!("the build wrote no `{}`", partial.display()))
         .map_err(failed)?;
@@ -421,28 +437,4 @@ fn absolute(path: &Path) -> CliResult<PathBuf> {
     std::path::absolute(path)
         .with_context(|| format!("cannot resolve `{}`", path.display()))
         .map_err(CliError::bad_input)
-}
-
-/// On a terminal, a spinner on stderr while a component compiles for the first
-/// time (Python and JavaScript components take seconds; later runs use the cache).
-pub fn init_progress() {
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        provkey_runtime::set_compile_hook(spinner);
-    }
-}
-
-fn spinner(name: &str) -> Box<dyn std::any::Any> {
-    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "compiling `{name}` (first run only: the result is cached)"
-    ));
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    Box::new(ClearOnDrop(bar))
-}
-
-struct ClearOnDrop(indicatif::ProgressBar);
-
-impl Drop for ClearOnDrop {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
-    }
 }

@@ -1,7 +1,7 @@
 //! GitHub Actions workflow commands: each finding an annotation
-//! (`::error`, `::warning` or `::notice`) on the `.tf` line that declares the
-//! resource (with `--source-dir`), or else on the plan file, at the line where the
-//! resource's change is described.
+//! (`::error`, `::warning` or `::notice`) at the finding's location (the file and
+//! line of [`CheckReport::location_of`]: the `.tf` line that declares the resource
+//! with `--source-dir`, or else the plan file at the line of the change).
 //!
 //! A mandatory finding is `::error`; an advisory one `::warning` from medium
 //! severity up and `::notice` below. A failed policy is an `::error`. Values are
@@ -15,18 +15,17 @@ use super::{CheckReport, Level};
 use crate::text::sanitize;
 
 pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
+    // What concerns the check as a whole is annotated on the plan file.
     let file = report.plan.path.as_str();
     for line in &report.findings {
         let f = &line.finding;
+        let location = report.location_of(f);
         let command = match Level::of_line(line) {
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Note => "notice",
         };
-        let location = report
-            .plan
-            .location(f.address.as_deref(), f.attribute.as_deref());
-        let mut properties = vec![("file", location.file)];
+        let mut properties = vec![("file", location.path.to_string())];
         if let Some(n) = location.line {
             properties.push(("line", n.to_string()));
         }

@@ -85,7 +85,7 @@ pub fn write(
         Format::Text => text::write(report, plan, text::Palette::PLAIN, out),
         Format::Json => json::write(report, out),
         Format::Sarif => sarif::write(report, out),
-        Format::Junit => junit::write(report, plan, out),
+        Format::Junit => junit::write(report, out),
         Format::Markdown => markdown::write(report, plan, out),
         Format::Github => github::write(report, out),
     }
@@ -112,15 +112,6 @@ pub struct PlanSummary {
     pub sources: Option<provkey_source_map::SourceMap>,
 }
 
-/// Where a report points a reviewer for one finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FindingLocation {
-    /// A `.tf` file of the configuration, or else the plan file.
-    pub file: String,
-    /// 1-based; `None` when the finding names no resource the file describes.
-    pub line: Option<usize>,
-}
-
 impl PlanSummary {
     /// `blake3` is the hex digest of `bytes` (the caller has it already).
     pub fn new(path: &Path, plan: &Plan, bytes: &[u8], blake3: String) -> Self {
@@ -133,25 +124,6 @@ impl PlanSummary {
             actions: plan.action_counts(),
             address_lines: address_lines(plan, bytes),
             sources: None,
-        }
-    }
-
-    /// Where a finding on `address` (at `attribute`, when it names one) is declared:
-    /// its `.tf` line when the configuration is known and declares it, or else the
-    /// line of the plan file that describes the change.
-    pub fn location(&self, address: Option<&str>, attribute: Option<&str>) -> FindingLocation {
-        if let Some(found) = address
-            .zip(self.sources.as_ref())
-            .and_then(|(address, sources)| sources.locate(address, attribute))
-        {
-            return FindingLocation {
-                file: found.file.display().to_string(),
-                line: Some(found.line),
-            };
-        }
-        FindingLocation {
-            file: self.path.clone(),
-            line: address.and_then(|a| self.line_of(a)),
         }
     }
 
@@ -219,6 +191,13 @@ fn json_string_literal(text: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// A place in a file: the path as given and a 1-based line, when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLocation<'a> {
+    pub path: &'a str,
+    pub line: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -487,25 +466,30 @@ impl CheckReport {
         }
     }
 
-    /// The findings counted by severity, most severe first (every severity listed).
-    pub fn severity_counts(&self) -> Vec<(Severity, usize)> {
-        [
-            Severity::Critical,
-            Severity::High,
-            Severity::Medium,
-            Severity::Low,
-            Severity::Info,
-        ]
-        .into_iter()
-        .map(|s| {
-            let n = self
-                .findings
-                .iter()
-                .filter(|f| f.finding.severity == s)
-                .count();
-            (s, n)
-        })
-        .collect()
+    /// Where `finding` points: the file and line every format that points into
+    /// files (SARIF, annotations, markdown) uses. The `.tf` line that declares its
+    /// resource (or the attribute it names) when the configuration is known
+    /// (`--source-dir`), or else the plan file, at the line where the finding's
+    /// change is described.
+    pub fn location_of(&self, finding: &Finding) -> FileLocation<'_> {
+        if let Some(found) = finding
+            .address
+            .as_deref()
+            .zip(self.plan.sources.as_ref())
+            .and_then(|(address, sources)| sources.locate(address, finding.attribute.as_deref()))
+        {
+            return FileLocation {
+                path: found.file,
+                line: Some(found.line),
+            };
+        }
+        FileLocation {
+            path: &self.plan.path,
+            line: finding
+                .address
+                .as_deref()
+                .and_then(|a| self.plan.line_of(a)),
+        }
     }
 
     pub fn verdict(&self) -> &'static str {
@@ -524,6 +508,22 @@ pub(crate) fn action_names(plan: &Plan) -> std::collections::HashMap<&str, &'sta
         .iter()
         .map(|c| (c.address.as_str(), c.action.name()))
         .collect()
+}
+
+/// `message` without a leading mention of `address` (the heading above names it):
+/// "`a.b` would be updated" becomes "would be updated", "`a.b`: tags unknown"
+/// becomes "tags unknown".
+pub(crate) fn without_subject<'a>(message: &'a str, address: &str) -> &'a str {
+    let rest = message
+        .strip_prefix('`')
+        .and_then(|m| m.strip_prefix(address))
+        .and_then(|m| m.strip_prefix('`'))
+        .or_else(|| message.strip_prefix(address));
+    let rest = rest.map(|r| r.strip_prefix(':').unwrap_or(r));
+    match rest {
+        Some(rest) if rest.starts_with(' ') && !rest.trim().is_empty() => rest.trim_start(),
+        _ => message,
+    }
 }
 
 /// Removes sensitive values from what a policy said. An address is left alone when

@@ -7,8 +7,9 @@
 //! - Each finding is a result: `ruleId`, `ruleIndex`, `level` (mandatory: `error`;
 //!   advisory: `warning` from medium severity up, else `note`), the message, and a
 //!   location: a logical location (the resource address, kind `resource`) and a
-//!   physical one: the `.tf` line that declares the resource (with `--source-dir`),
-//!   or else the plan file, at the line where the change is described.
+//!   physical one at the finding's file and line ([`CheckReport::location_of`]:
+//!   the `.tf` line that declares the resource with `--source-dir`, or else the
+//!   plan file, at the line where the change is described).
 //!   Severity, enforcement, attribute and remediation are in the result's
 //!   properties; a partial fingerprint (blake3 of policy, rule, address and
 //!   attribute) lets code scanning track a finding across runs.
@@ -16,6 +17,15 @@
 //!   makes `executionSuccessful` false.
 //! - A waived or overridden finding is a `note` with an accepted external
 //!   suppression whose justification names the waiver; its level is in `properties`.
+//! - At most [`MAX_RESULTS`] results, GitHub code scanning's limits: it stores
+//!   the 5,000 most severe results of a run and rejects a run of more than 25,000.
+//!   Past that, the most severe are kept (errors, then warnings, then notes; by
+//!   severity within each; plan order last) and written in report order; the rest
+//!   are counted in the run's properties (`resultsOmitted`, by level, severity and
+//!   rule) and in a `warning` tool execution notification, which points to the
+//!   JSON report for every finding.
+//! - `tool.driver.informationUri` is the project's repository; a stock policy's
+//!   rules have a `helpUri` on that policy's source.
 //! - Nothing depends on time or on the machine beyond the plan path as given, so
 //!   the same check gives the same file.
 
@@ -31,10 +41,18 @@ use serde_sarif::sarif::{
     ToolComponent,
 };
 
-use super::{CheckReport, Level};
+use super::{CheckReport, FindingLine, Level};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const FINGERPRINT: &str = "provkeyFinding/v1";
+
+/// The most results one run holds: GitHub code scanning shows only the 5,000 most
+/// severe results of a run (and rejects more than 25,000), so a larger run would
+/// lose findings at random on upload, or be refused.
+pub const MAX_RESULTS: usize = 5_000;
+
+/// The project's home page, for `tool.driver.informationUri` and rules' `helpUri`.
+const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
 
 pub fn write(report: &CheckReport, out: &mut dyn Write) -> std::io::Result<()> {
     let sarif = build(report);
@@ -78,9 +96,9 @@ fn sentence(text: &str) -> String {
     }
 }
 
-/// The plan path as a URI reference: relative paths stay relative (percent-encoded,
+/// A file path as a URI reference: relative paths stay relative (percent-encoded,
 /// with `/` separators); absolute ones become `file://` URIs.
-fn plan_uri(path: &str) -> String {
+fn file_uri(path: &str) -> String {
     use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
     const PATH: &AsciiSet = &CONTROLS
         .add(b' ')
@@ -158,6 +176,10 @@ fn build(report: &CheckReport) -> Sarif {
                             .build(),
                     )
                     .full_description(MultiformatMessageString::builder().text(full).build())
+                    .opt_help_uri(
+                        (policy.origin == "stock")
+                            .then(|| format!("{INFORMATION_URI}/tree/main/policies/{}", policy.id)),
+                    )
                     .default_configuration(
                         ReportingConfiguration::builder()
                             .level(json!(level_name(Level::of_rule(rule))))
@@ -172,9 +194,11 @@ fn build(report: &CheckReport) -> Sarif {
         }
     }
 
-    let uri = plan_uri(&report.plan.path);
-    let mut results = Vec::new();
-    for line in &report.findings {
+    // Each file's URI once (an absolute path is canonicalized).
+    let mut uris: BTreeMap<&str, String> = BTreeMap::new();
+    let kept = kept_findings(report);
+    let mut results = Vec::with_capacity(kept.len());
+    for line in kept.iter().map(|&i| &report.findings[i]) {
         let f = &line.finding;
         let logical = f.address.as_ref().map(|address| {
             vec![
@@ -185,21 +209,18 @@ fn build(report: &CheckReport) -> Sarif {
                     .build(),
             ]
         });
-        let location = report
-            .plan
-            .location(f.address.as_deref(), f.attribute.as_deref());
+        let location = report.location_of(f);
         let region = location
             .line
             .map(|n| Region::builder().start_line(n as i64).build());
-        let file_uri = if location.file == report.plan.path {
-            uri.clone()
-        } else {
-            plan_uri(&location.file)
-        };
+        let uri = uris
+            .entry(location.path)
+            .or_insert_with(|| file_uri(location.path))
+            .clone();
         let result_location = Location::builder()
             .physical_location(
                 PhysicalLocation::builder()
-                    .artifact_location(ArtifactLocation::builder().uri(file_uri).build())
+                    .artifact_location(ArtifactLocation::builder().uri(uri).build())
                     .opt_region(region)
                     .build(),
             )
@@ -296,19 +317,31 @@ fn build(report: &CheckReport) -> Sarif {
             )
         })
         .collect();
-    let invocation = Invocation::builder()
-        .execution_successful(notifications.is_empty())
-        .tool_execution_notifications(notifications)
-        .build();
-
+    let execution_successful = notifications.is_empty();
+    let mut notifications = notifications;
     let mut run_props = BTreeMap::new();
     run_props.insert("verdict".to_string(), json!(report.verdict()));
     run_props.insert("planBlake3".to_string(), json!(report.plan.blake3));
+    let omitted = report.findings.len() - kept.len();
+    if omitted > 0 {
+        let summary = OmittedSummary::of(report, &kept);
+        notifications.push(summary.notification(report.findings.len(), kept.len()));
+        run_props.insert("resultsTotal".to_string(), json!(report.findings.len()));
+        run_props.insert("resultsOmitted".to_string(), json!(omitted));
+        run_props.insert("omittedByLevel".to_string(), json!(summary.by_level));
+        run_props.insert("omittedBySeverity".to_string(), json!(summary.by_severity));
+        run_props.insert("omittedByRule".to_string(), json!(summary.by_rule));
+    }
+    let invocation = Invocation::builder()
+        .execution_successful(execution_successful)
+        .tool_execution_notifications(notifications)
+        .build();
+
     let driver = ToolComponent::builder()
         .name("provkey")
         .version(env!("CARGO_PKG_VERSION"))
         .semantic_version(env!("CARGO_PKG_VERSION"))
-        .information_uri(env!("CARGO_PKG_REPOSITORY"))
+        .information_uri(INFORMATION_URI)
         .rules(rules)
         .build();
     let run = Run::builder()
@@ -323,4 +356,92 @@ fn build(report: &CheckReport) -> Sarif {
         .version(json!("2.1.0"))
         .runs(vec![run])
         .build()
+}
+
+/// Where a result ranks for [`MAX_RESULTS`]: errors before warnings before notes,
+/// then the more severe first.
+fn rank(line: &FindingLine) -> (u8, std::cmp::Reverse<Severity>) {
+    let level = match Level::of_line(line) {
+        Level::Error => 0,
+        Level::Warning => 1,
+        Level::Note => 2,
+    };
+    (level, std::cmp::Reverse(line.finding.severity))
+}
+
+/// The indexes of the findings written as results, in report order: all of them,
+/// or past [`MAX_RESULTS`] the most severe (ties go to the earlier finding).
+fn kept_findings(report: &CheckReport) -> Vec<usize> {
+    let mut kept: Vec<usize> = (0..report.findings.len()).collect();
+    if kept.len() > MAX_RESULTS {
+        // A stable sort keeps report order among equals, so the cut is deterministic.
+        kept.sort_by_key(|&i| rank(&report.findings[i]));
+        kept.truncate(MAX_RESULTS);
+        kept.sort_unstable();
+    }
+    kept
+}
+
+/// What was left out of the run, counted.
+struct OmittedSummary {
+    by_level: BTreeMap<&'static str, usize>,
+    by_severity: BTreeMap<&'static str, usize>,
+    by_rule: BTreeMap<String, usize>,
+}
+
+impl OmittedSummary {
+    fn of(report: &CheckReport, kept: &[usize]) -> Self {
+        let mut summary = OmittedSummary {
+            by_level: BTreeMap::new(),
+            by_severity: BTreeMap::new(),
+            by_rule: BTreeMap::new(),
+        };
+        let mut kept = kept.iter().peekable();
+        for (i, line) in report.findings.iter().enumerate() {
+            if kept.next_if_eq(&&i).is_some() {
+                continue;
+            }
+            *summary
+                .by_level
+                .entry(level_name(Level::of_line(line)))
+                .or_default() += 1;
+            *summary
+                .by_severity
+                .entry(line.finding.severity.as_str())
+                .or_default() += 1;
+            *summary
+                .by_rule
+                .entry(format!("{}/{}", line.policy, line.finding.rule))
+                .or_default() += 1;
+        }
+        summary
+    }
+
+    fn notification(&self, total: usize, kept: usize) -> Notification {
+        let levels: Vec<String> = ["error", "warning", "note"]
+            .into_iter()
+            .filter_map(|level| {
+                let n = self.by_level.get(level)?;
+                Some(format!("{n} {level}{}", if *n == 1 { "" } else { "s" }))
+            })
+            .collect();
+        let mut props = BTreeMap::new();
+        props.insert("resultsTotal".to_string(), json!(total));
+        props.insert("resultsOmitted".to_string(), json!(total - kept));
+        Notification::builder()
+            .level(json!("warning"))
+            .message(
+                Message::builder()
+                    .text(format!(
+                        "{} of {total} results were left out ({}): code scanning keeps at most \
+                         {MAX_RESULTS} results per run, so this run holds the {kept} most severe. \
+                         The JSON report (`--format json`) lists every finding.",
+                        total - kept,
+                        levels.join(", ")
+                    ))
+                    .build(),
+            )
+            .properties(properties(props, Vec::new()))
+            .build()
+    }
 }
