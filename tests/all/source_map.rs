@@ -174,6 +174,22 @@ fn findings_point_at_the_tf_lines_through_modules_count_and_for_each() {
         }
     }
 
+    // The markdown comment names the file and line of each resource.
+    let out = run(provkey().current_dir(dir).args([
+        "check",
+        "--plan",
+        "plan.json",
+        "--policy",
+        "immutable",
+        "--format",
+        "markdown",
+        "--source-dir",
+        ".",
+    ]));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("main.tf:"), "{out:?}");
+    assert!(out.stdout.contains("modules/net/main.tf:"), "{out:?}");
+
     // The same with the configuration as the current directory and no flag, and in
     // GitHub's annotations.
     let out = run(provkey().current_dir(dir).args([
