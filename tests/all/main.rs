@@ -17,6 +17,7 @@ mod bundle_support;
 mod cache;
 mod check;
 mod conformance;
+mod executor;
 mod hostile;
 mod interop;
 mod planning;

@@ -151,6 +151,10 @@ fn list(dir: &OwnedFd, shown: &str) -> Result<Vec<(String, FileType)>, OpenError
 /// Opens a bundle directory and reads its manifest and signatures.
 pub fn open(path: &Path) -> Result<RawBundle, OpenError> {
     let shown = path.display().to_string();
+    // `link/` (or `link/.`) names what the link points to: the kernel follows a link
+    // at the last component when a slash comes after it, `O_NOFOLLOW` included. The
+    // path's components, rejoined, end at the name itself.
+    let path = &path.components().collect::<std::path::PathBuf>();
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => return Err(OpenError::Symlink(shown)),
         Ok(meta) if !meta.is_dir() => {

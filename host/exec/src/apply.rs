@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use provkey_core::bundle::RawBundle;
 use provkey_core::trust::TrustRoot;
-use provkey_core::verify::{Check, Refused, VerifyOptions, verify_bundle};
+use provkey_core::verify::{Check, Refused, VerifyOptions, verify_opened};
 use provkey_desired::{Kind, State};
 use provkey_plan::ReplaceOrder;
 
@@ -36,7 +36,7 @@ use crate::fsio::DirFs;
 use crate::journal::{self, Claim};
 use crate::lock;
 use crate::release::{self, remove_tree};
-use crate::state::{self, Known, TargetState};
+use crate::state::{self, Known, TargetState, TrustMark};
 use crate::store::{Store, tree_file};
 use crate::target::{Layout, Target};
 use crate::work::{self, Op, Prepared};
@@ -160,15 +160,34 @@ pub fn apply(
     // change: an apply is never left without its record.
     audit::read(&target.root)?;
     failpoint::hit("locked");
+    // The bundle is opened once, through one directory handle: the claim match, the
+    // verification and the blobs the apply deploys are all read through it, so that
+    // swapping the directory under the executor's feet changes nothing.
     let opened = provkey_core::bundle::open(bundle);
     let digest = opened
         .as_ref()
         .ok()
         .map(|raw| provkey_core::blake3_hex(&raw.manifest));
+    let refused_at = |check: Check, detail: String, digest: Option<String>| {
+        run.refused(digest, None, check.name(), &detail);
+        ExecError::Refused {
+            bundle: bundle.to_path_buf(),
+            refused: Refused { check, detail },
+        }
+    };
+    // Answering "already applied" (or finishing a committed apply) needs the bundle to
+    // be the authentic manifest, signed as the trust root requires: a copy with a
+    // garbage signature is refused like any other bundle.
+    let authentic = |raw: &RawBundle| {
+        provkey_core::verify::authenticate(raw, trust, &opts.verify_options())
+            .map(|_| ())
+            .map_err(|r| refused_at(r.check, r.detail, digest.clone()))
+    };
     if claim.is_none()
-        && let (Some(cur), Some(d)) = (&current, &digest)
+        && let (Some(cur), Some(d), Ok(raw)) = (&current, &digest, &opened)
         && cur.state.applied_manifest.as_deref() == Some(d.as_str())
     {
+        authentic(raw)?;
         // The last applied bundle again: nothing to do (its apply finished).
         run.record(
             "already-applied",
@@ -192,11 +211,14 @@ pub fn apply(
         }
         if let Some(cur) = &current
             && cur.state.applied_manifest.as_deref() == Some(claim.manifest.as_str())
+            && let Ok(raw) = &opened
         {
+            authentic(raw)?;
             // Crashed after the commit: only the end is left.
             return run.finish(cur, claim.sequence, true, Vec::new());
         }
     }
+    let raw = opened.map_err(|err| refused_at(Check::Open, err.to_string(), None))?;
     let mut verify_options = opts.verify_options();
     if let Some(claim) = &claim {
         // Resuming the claimed bundle (the digest matched above): it was fresh when it
@@ -206,7 +228,7 @@ pub fn apply(
             .claimed_at
             .max(current.as_ref().map_or(0, |c| c.last_seen));
     }
-    let verified = match verify_bundle(bundle, trust, &verify_options, &Known(current.as_ref())) {
+    let verified = match verify_opened(&raw, trust, &verify_options, &Known(current.as_ref())) {
         Ok(v) => v,
         Err(refused) => {
             run.refused(digest, None, refused.check.name(), &refused.detail);
@@ -229,10 +251,6 @@ pub fn apply(
             refused: Refused { check, detail },
         }
     };
-    let raw = match opened {
-        Ok(raw) => raw,
-        Err(err) => return Err(refuse(Check::Open, err.to_string())),
-    };
     let store = Store {
         blobs: &layout.blobs,
         trees: &layout.trees,
@@ -246,8 +264,13 @@ pub fn apply(
             work::prepare(&plan, base, &store, &trees)
         })
         .map_err(|e| refuse(Check::PlanSemantics, format!("cannot be deployed: {e}")))?;
+    let prefix_len = std::path::absolute(target_dir)
+        .map_or(target_dir.as_os_str().len(), |p| p.as_os_str().len());
+    work::check_fits(&prepared, prefix_len)
+        .map_err(|e| refuse(Check::PlanSemantics, format!("cannot be deployed: {e}")))?;
     let next = next_state(
         current.as_ref(),
+        trust,
         opts,
         &verified.manifest_blake3,
         manifest,
@@ -406,6 +429,7 @@ fn genesis_lineage(manifest_blake3: &str) -> uuid::Uuid {
 
 fn next_state(
     current: Option<&TargetState>,
+    trust: &TrustRoot,
     opts: &ApplyOptions,
     manifest_blake3: &str,
     manifest: &provkey_core::manifest::Manifest,
@@ -424,12 +448,24 @@ fn next_state(
     state.validate()?;
     let mut nonces = current.map(|c| c.nonces.clone()).unwrap_or_default();
     nonces.insert(manifest.nonce.clone());
+    // The trust root that verified this bundle (never older than the mark: checked
+    // before) and the policy-set version become the target's floor.
+    let policy_set_version = current
+        .and_then(|c| c.policy_set_version)
+        .map_or(manifest.policy_set.version, |v| {
+            v.max(manifest.policy_set.version)
+        });
     Ok(TargetState {
         target: opts.target.clone(),
         high_water: manifest.sequence,
         nonces,
         last_seen: current.map_or(opts.now, |c| c.last_seen.max(opts.now)),
         state,
+        trust_root: Some(TrustMark {
+            version: trust.doc.version,
+            blake3: trust.blake3.clone(),
+        }),
+        policy_set_version: Some(policy_set_version),
     })
 }
 
@@ -471,16 +507,13 @@ fn execute(
             checked.insert(listing.digest.clone());
         }
         if w.kind == Kind::Instance {
+            // The old release stays on disk until the new state commits (garbage
+            // collection removes it then): until that moment the last committed state
+            // must stay restorable, by a re-run or by `provkey-exec abandon`.
             let remove_old = |done: &mut AppliedStep| -> Result<(), StepError> {
                 if let Some(old) = &w.old {
-                    let id = old.release_id();
-                    let step = format!("destroy:{}", w.address);
-                    if w.new.as_ref().map(|n| n.release_id()) != Some(id.clone()) {
-                        release::remove_release(layout, &id)
-                            .map_err(|e| (step.clone(), e.to_string()))?;
-                    }
-                    failpoint::hit(&step);
-                    done.removed = Some(id);
+                    failpoint::hit(&format!("destroy:{}", w.address));
+                    done.removed = Some(old.release_id());
                 }
                 Ok(())
             };

@@ -27,7 +27,7 @@ pub struct Entry {
     pub seq: u64,
     /// Unix seconds (the apply's `now`).
     pub time: u64,
-    /// `claimed`, `resumed`, `applied`, `refused`, `recovered`.
+    /// `claimed`, `resumed`, `applied`, `failed`, `refused`, `abandoned`, `recovered`.
     pub event: String,
     pub target: String,
     /// blake3 of the bundle's manifest, when it could be read.
@@ -212,4 +212,16 @@ pub fn has_applied(root: &Dir, manifest: &str) -> Result<bool, AuditError> {
         serde_json::from_slice::<Entry>(line)
             .is_ok_and(|e| e.event == "applied" && e.manifest.as_deref() == Some(manifest))
     }))
+}
+
+/// The event of the last entry about `manifest`, if any (read leniently: used to
+/// append an entry exactly once when an interrupted command runs again).
+pub fn last_event_for(root: &Dir, manifest: &str) -> Result<Option<String>, AuditError> {
+    let content = read(root)?;
+    Ok(content
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Entry>(line).ok())
+        .filter(|e| e.manifest.as_deref() == Some(manifest))
+        .last()
+        .map(|e| e.event))
 }

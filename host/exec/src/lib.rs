@@ -18,6 +18,7 @@
 //! [`work`] (what a verified plan means on disk), [`apply`], [`drift`],
 //! [`failpoint`] (crash injection for tests).
 
+pub mod abandon;
 pub mod apply;
 pub mod audit;
 pub mod drift;
@@ -34,6 +35,7 @@ pub mod work;
 
 use std::path::{Path, PathBuf};
 
+pub use abandon::{AbandonReport, abandon};
 pub use apply::{AppliedStep, ApplyOptions, ApplyReport, apply};
 pub use drift::{Drift, DriftReport, drift};
 pub use state::TargetState;
@@ -89,6 +91,8 @@ pub enum ExecError {
         step: String,
         detail: String,
     },
+    #[error("cannot abandon the unfinished apply of `{}`: {detail}", dir.display())]
+    Abandon { dir: PathBuf, detail: String },
     #[error(transparent)]
     State(#[from] state::StateFileError),
     #[error(transparent)]
@@ -133,13 +137,19 @@ impl ExecError {
                 "apply bundles for `{owner}` to this directory, or use another `--target-dir`"
             ),
             ExecError::Unfinished { .. } => {
-                "re-run `provkey-exec apply` with the bundle of that manifest to finish it; \
-                 then apply this one"
+                "re-run `provkey-exec apply` with the bundle of that manifest to finish it, \
+                 or drop it with `provkey-exec abandon --target-dir DIR`; then apply this one"
                     .into()
             }
             ExecError::Failed { .. } => {
                 "fix the cause, then re-run the same bundle: the apply resumes where it \
-                 stopped"
+                 stopped; or return the target to its last committed state with \
+                 `provkey-exec abandon --target-dir DIR`"
+                    .into()
+            }
+            ExecError::Abandon { .. } => {
+                "the last committed state cannot be rebuilt from the target's store: restore \
+                 the target directory from a backup"
                     .into()
             }
             ExecError::State(_) => {

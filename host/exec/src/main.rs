@@ -29,6 +29,8 @@ enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Verify a bundle against the target's state, then apply it (destroy and replace).
     Apply(commands::apply::ApplyArgs),
+    /// Drop an unfinished apply and return the target to its last committed state.
+    Abandon(commands::abandon::AbandonArgs),
     /// Print the target's audit log; with `--verify`, check its hash chain.
     Log(commands::log::LogArgs),
     /// Compare what is deployed with what the last applied bundle says (exit 1 on drift).
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Apply(args) => commands::apply::run(&args),
+        Command::Abandon(args) => commands::abandon::run(&args),
         Command::Log(args) => commands::log::run(&args),
         Command::Drift(args) => commands::drift::run(&args),
         Command::State(args) => commands::state::run(&args),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod abandon;
 pub mod apply;
 pub mod drift;
 pub mod log;

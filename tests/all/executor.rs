@@ -1,0 +1,389 @@
+//! The executor's way back and its bounds: no plan content that can fail on the target
+//! gets past the checks before the claim (nor `provkey plan`, nor `provkey seal`); an
+//! apply keeps everything the last committed state names until the new state commits;
+//! `provkey-exec abandon` returns a target to that state after a failure at any step.
+//!
+//! | What | Test |
+//! |---|---|
+//! | a file name over `NAME_MAX`, a path over the bound, an artifact path over the bound: `plan` refuses | `overlong_paths_are_refused_by_plan` |
+//! | the same in a hand-edited plan: `seal` refuses | `overlong_paths_are_refused_by_seal` |
+//! | the same in a signed bundle, or a path too long under this target's directory: refused before the claim | `overlong_paths_are_refused_before_the_claim` |
+//! | a crash at every step of a replace, then `abandon`: the committed state, byte for byte, drift clean, then the bundle applies | `abandon_after_a_crash_at_every_step_restores_the_committed_state` |
+//! | a crash at every step of `abandon` itself, then `abandon` again | `a_crash_at_every_step_of_abandon_is_finished_by_running_it_again` |
+//! | a writable release directory is drift; a resumed apply rebuilds it read-only | `a_writable_release_is_drift_and_a_resume_rebuilds_it` |
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::apply::{
+    Fx, assert_ok, assert_refused, audit_events, exec, fx, live, log_verifies, no_drift, snapshot,
+    state_file, tamper_blob,
+};
+use crate::bundle_support::{Copy, copy_dir};
+use crate::support::{provkey, repo, run};
+use std::os::unix::fs::PermissionsExt as _;
+
+/// `examples/desired` copied to a temp dir, `app.toml` edited by `edit`.
+fn desired_copy(edit: impl FnOnce(&Path, String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("desired");
+    copy_dir(&repo("examples/desired"), &root);
+    let file = root.join("app.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, edit(&root, text)).unwrap();
+    (tmp, file)
+}
+
+fn plan_of(desired: &Path, out: &Path) -> crate::support::Run {
+    run(provkey()
+        .arg("plan")
+        .arg("--desired")
+        .arg(desired)
+        .args(["--state", "none", "--out"])
+        .arg(out))
+}
+
+/// A directory path of `depth` parts of 100 bytes each.
+fn deep_dir(depth: usize) -> String {
+    (0..depth)
+        .map(|i| format!("{i:02}{}", "d".repeat(98)))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn overlong_paths_are_refused_by_plan() {
+    let long_name = format!("etc/{}", "n".repeat(300));
+    let long_path = format!("{}/x.conf", deep_dir(11));
+    for (bad, needle) in [
+        (long_name.as_str(), "more than the 255 a file name may have"),
+        (long_path.as_str(), "more than the 1024 a path may have"),
+    ] {
+        let (tmp, desired) = desired_copy(|_, text| {
+            text.replace(
+                "\"etc/hello.conf\" = ",
+                &format!("\"{bad}\" = \"x\"\n\"etc/hello.conf\" = "),
+            )
+        });
+        let r = plan_of(&desired, &tmp.path().join("plan.json"));
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains(needle), "{r:?}");
+        assert!(r.stderr.contains("help: "), "{r:?}");
+        assert!(!tmp.path().join("plan.json").exists());
+    }
+    // An artifact tree holding a path over the bound (each part a legal name).
+    let (tmp, desired) = desired_copy(|root, text| {
+        let deep = root.join("app/v1").join(deep_dir(11));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("f"), "deep\n").unwrap();
+        text
+    });
+    let r = plan_of(&desired, &tmp.path().join("plan.json"));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("more than the 1024 a path may have"),
+        "{r:?}"
+    );
+}
+
+/// The example plan with `instance.web`'s files replaced by `files` (configuration
+/// digest recomputed, as a compromised planning host could).
+fn edited_plan(f: &Fx, files: Value, out: &Path) {
+    let good = f.plan("examples/desired/app.toml", "none", "edited-base.json");
+    let mut plan: Value = serde_json::from_slice(&std::fs::read(good).unwrap()).unwrap();
+    let web = plan["changes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["address"] == "instance.web")
+        .unwrap();
+    let after = &mut web["after"];
+    after["files"] = files;
+    after["config_digest"] = provkey_desired::config_digest(&after["config"], &after["files"])
+        .unwrap()
+        .into();
+    std::fs::write(out, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
+}
+
+#[test]
+fn overlong_paths_are_refused_by_seal() {
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = tmp.path().join("plan.json");
+    edited_plan(
+        f,
+        serde_json::json!({ format!("etc/{}", "n".repeat(300)): "x" }),
+        &plan,
+    );
+    let out = tmp.path().join("bundle");
+    let r = run(provkey()
+        .env("PROVKEY_DATA_DIR", tmp.path().join("data"))
+        .arg("seal")
+        .arg("--plan")
+        .arg(&plan)
+        .arg("--key")
+        .arg(&f.key.secret)
+        .args(["--target", "demo", "--out"])
+        .arg(&out));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("refusing to seal"), "{r:?}");
+    assert!(
+        r.stderr.contains("more than the 255 a file name may have"),
+        "{r:?}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}
+
+/// Asserts that `dir` is exactly as after `b1` (no claim, same state and files).
+#[track_caller]
+fn untouched_after_b1(f: &Fx, dir: &Path) {
+    assert!(!dir.join("journal.json").exists(), "no claim was taken");
+    assert_eq!(state_file(dir), state_file(&f.reference1));
+    assert_eq!(snapshot(dir), snapshot(&f.reference1));
+    no_drift(dir);
+}
+
+#[test]
+fn overlong_paths_are_refused_before_the_claim() {
+    let f = fx();
+    // 1. A signed plan whose file name is over NAME_MAX.
+    let (_tmp, dir) = f.after_b1();
+    let c = Copy::of(&f.b2);
+    tamper_blob(&c, &f.key, "plan", |plan| {
+        let web = plan["changes"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|ch| ch["address"] == "instance.web")
+            .unwrap();
+        let after = &mut web["after"];
+        after["files"][format!("etc/{}", "n".repeat(300))] = "x\n".into();
+        after["config_digest"] = provkey_desired::config_digest(&after["config"], &after["files"])
+            .unwrap()
+            .into();
+    });
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(
+        &r,
+        "plan-semantics",
+        "more than the 255 a file name may have",
+    );
+    untouched_after_b1(f, &dir);
+
+    // 2. A signed artifact listing with a path over the bound.
+    let (_tmp, dir) = f.after_b1();
+    let c = Copy::of(&f.b2);
+    tamper_blob(&c, &f.key, "tree/app", |tree| {
+        tree["entries"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "path": format!("zz/{}", deep_dir(11)), "kind": "file", "mode": 420, "size": 6,
+                "blake3": provkey_core::blake3_hex(b"pwned\n"),
+            }));
+    });
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(&r, "plan-semantics", "more than the 1024 a path may have");
+    untouched_after_b1(f, &dir);
+
+    // 3. A path within the bound, under a target directory so deep that the release
+    //    would pass PATH_MAX: refused before the claim, not half-way.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(deep_dir(31)).join("target");
+    assert!(dir.as_os_str().len() > 3100);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    assert_ok(&f.apply(&f.b1, &dir, &[]));
+    let c = Copy::of(&f.b2);
+    tamper_blob(&c, &f.key, "plan", |plan| {
+        let web = plan["changes"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|ch| ch["address"] == "instance.web")
+            .unwrap();
+        let after = &mut web["after"];
+        after["files"][format!("{}/x", deep_dir(10))] = "x\n".into();
+        after["config_digest"] = provkey_desired::config_digest(&after["config"], &after["files"])
+            .unwrap()
+            .into();
+    });
+    let before = state_file(&dir);
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(&r, "plan-semantics", "more than the 4095 the system allows");
+    assert!(!dir.join("journal.json").exists(), "no claim was taken");
+    assert_eq!(state_file(&dir), before);
+    no_drift(&dir);
+}
+
+fn abandon(dir: &Path) -> crate::support::Run {
+    exec(&["abandon", "--target-dir", dir.to_str().unwrap()])
+}
+
+/// Every release directory under `reference`'s `releases/`.
+fn releases_of(reference: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(reference.join("releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// After `abandon`: exactly the committed state `reference` holds, drift clean, log
+/// intact, no claim.
+#[track_caller]
+fn is_back_at(dir: &Path, reference: &Path, what: &str) {
+    assert!(!dir.join("journal.json").exists(), "{what}");
+    assert_eq!(
+        String::from_utf8(state_file(dir)).unwrap(),
+        String::from_utf8(state_file(reference)).unwrap(),
+        "{what}"
+    );
+    assert_eq!(snapshot(dir), snapshot(reference), "{what}");
+    no_drift(dir);
+    log_verifies(dir);
+}
+
+#[test]
+fn abandon_after_a_crash_at_every_step_restores_the_committed_state() {
+    let f = fx();
+    let committed = releases_of(&f.reference1);
+    let mut crashes = 0;
+    for k in 1.. {
+        let (_tmp, dir) = f.after_b1();
+        let r = run(f
+            .apply_cmd(&f.b2, &dir)
+            .env("PROVKEY_EXEC_FAILPOINT", format!("#{k}")));
+        if r.code == 0 {
+            break;
+        }
+        assert_eq!(r.code, -1, "failpoint #{k} must abort the process: {r:?}");
+        crashes += 1;
+        let what = format!("#{k}: {}", r.stderr.lines().last().unwrap_or_default());
+        let claimed = dir.join("journal.json").exists();
+        let committed_new = state_file(&dir) == state_file(&f.reference2);
+        if claimed && !committed_new {
+            // Until the commit, every release of the committed state is still there.
+            for id in &committed {
+                assert!(dir.join("releases").join(id).is_dir(), "{what}: {id}");
+            }
+        }
+        let a = abandon(&dir);
+        assert_ok(&a);
+        if !claimed {
+            assert!(a.stdout.starts_with("nothing to abandon"), "{what}: {a:?}");
+        }
+        if committed_new {
+            is_back_at(&dir, &f.reference2, &what);
+            continue;
+        }
+        is_back_at(&dir, &f.reference1, &what);
+        if claimed {
+            assert!(
+                a.stdout.starts_with("abandoned the apply of manifest"),
+                "{a:?}"
+            );
+            let events = audit_events(&dir);
+            let last = events.last().unwrap();
+            assert_eq!(last["event"], "abandoned", "{what}");
+            let m2 = provkey_core::blake3_hex(&std::fs::read(f.b2.join("manifest.json")).unwrap());
+            assert_eq!(last["manifest"], m2.as_str(), "{what}");
+        }
+        // The abandoned bundle was not consumed: it applies in full afterwards.
+        assert_ok(&f.apply(&f.b2, &dir, &[]));
+        is_back_at(&dir, &f.reference2, &what);
+    }
+    eprintln!("replace: abandoned after a crash at {crashes} failpoints");
+    assert!(crashes >= 16, "only {crashes} failpoints");
+}
+
+#[test]
+fn a_crash_at_every_step_of_abandon_is_finished_by_running_it_again() {
+    let f = fx();
+    let mut crashes = 0;
+    for k in 1.. {
+        let (_tmp, dir) = f.after_b1();
+        // Crash the replace after both instances were switched to v2.
+        let r = run(f
+            .apply_cmd(&f.b2, &dir)
+            .env("PROVKEY_EXEC_FAILPOINT", "destroy:instance.web"));
+        assert_eq!(r.code, -1, "{r:?}");
+        assert!(dir.join("journal.json").exists());
+        assert_ne!(
+            std::fs::read_link(dir.join("live/web")).unwrap(),
+            std::fs::read_link(f.reference1.join("live/web")).unwrap()
+        );
+        let a = run(crate::support::provkey_exec()
+            .args(["abandon", "--target-dir", dir.to_str().unwrap()])
+            .env("PROVKEY_EXEC_FAILPOINT", format!("#{k}")));
+        if a.code == 0 {
+            is_back_at(&dir, &f.reference1, "uninterrupted abandon");
+            break;
+        }
+        assert_eq!(a.code, -1, "#{k}: {a:?}");
+        crashes += 1;
+        let again = abandon(&dir);
+        assert_ok(&again);
+        is_back_at(&dir, &f.reference1, &format!("#{k}"));
+        let abandoned = audit_events(&dir)
+            .iter()
+            .filter(|e| e["event"] == "abandoned")
+            .count();
+        assert_eq!(abandoned, 1, "#{k}: recorded once");
+        let web = live(&dir, "web");
+        assert!(web.is_dir());
+    }
+    eprintln!("abandon: crashed and finished at {crashes} failpoints");
+    assert!(crashes >= 8, "only {crashes} failpoints");
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_writable_release_is_drift_and_a_resume_rebuilds_it() {
+    let f = fx();
+    // Drift sees a release directory, or one inside it, made writable.
+    let (_tmp, dir) = f.after_b1();
+    let web = live(&dir, "web");
+    set_mode(&web, 0o755);
+    set_mode(&web.join("files/etc"), 0o775);
+    let r = exec(&["drift", "--target-dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.starts_with("drift: 2 difference(s)"), "{r:?}");
+    assert!(r.stdout.contains("found directory mode 755"), "{r:?}");
+    assert!(
+        r.stdout.contains("files/etc") && r.stdout.contains("found directory mode 775"),
+        "{r:?}"
+    );
+
+    // A crash right after a release was placed, the release then found writable (as
+    // a crash between its rename and its chmod left it): the re-run rebuilds it.
+    let (_tmp, dir) = f.after_b1();
+    let r = run(f
+        .apply_cmd(&f.b2, &dir)
+        .env("PROVKEY_EXEC_FAILPOINT", "release:instance.api"));
+    assert_eq!(r.code, -1, "{r:?}");
+    let placed: Vec<PathBuf> = std::fs::read_dir(dir.join("releases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            !f.reference1
+                .join("releases")
+                .join(p.file_name().unwrap())
+                .exists()
+        })
+        .collect();
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(
+        std::fs::metadata(&placed[0]).unwrap().permissions().mode() & 0o777,
+        0o555,
+        "read-only before it was renamed into place"
+    );
+    set_mode(&placed[0], 0o755);
+    assert_ok(&f.apply(&f.b2, &dir, &[]));
+    assert_eq!(snapshot(&dir), snapshot(&f.reference2));
+    no_drift(&dir);
+}
