@@ -225,7 +225,7 @@ fn a09_key_id_rewritten() {
 }
 
 /// Writes a trust root signed by `root` with these keys (and default thresholds).
-fn write_trust(
+pub(crate) fn write_trust(
     dir: &Path,
     name: &str,
     version: u64,
@@ -274,7 +274,7 @@ fn write_trust(
     path
 }
 
-fn far_future() -> u64 {
+pub(crate) fn far_future() -> u64 {
     provkey_core::unix_now() + 365 * 86400
 }
 

@@ -11,6 +11,12 @@
 //! | a crash at every step of a replace, then `abandon`: the committed state, byte for byte, drift clean, then the bundle applies | `abandon_after_a_crash_at_every_step_restores_the_committed_state` |
 //! | a crash at every step of `abandon` itself, then `abandon` again | `a_crash_at_every_step_of_abandon_is_finished_by_running_it_again` |
 //! | a writable release directory is drift; a resumed apply rebuilds it read-only | `a_writable_release_is_drift_and_a_resume_rebuilds_it` |
+//! | the applied manifest again with a foreign signature and no blobs: refused, not "already applied" | `already_applied_is_answered_only_for_an_authentic_bundle` |
+//! | `bundle-link/` and `--target-dir link/`: refused like the paths without the slash | `a_trailing_slash_does_not_get_past_the_link_refusals` |
+//! | the bundle directory swapped while a claimed apply runs: the claimed bundle is what applies | `a_bundle_swapped_during_an_apply_is_never_read` |
+//! | an old trust root that still trusts a revoked key: refused once the target accepted a newer one | `an_old_trust_root_does_not_bring_a_revoked_key_back` |
+//! | a lower policy-set version, another trust root's digest: refused | `signed_fields_are_checked` |
+//! | `verify` of a bundle sealed against a deployed state: accepted, with or without `--target-dir` | `verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check` |
 
 use std::path::{Path, PathBuf};
 
@@ -20,8 +26,10 @@ use crate::apply::{
     Fx, assert_ok, assert_refused, audit_events, exec, fx, live, log_verifies, no_drift, snapshot,
     state_file, tamper_blob,
 };
-use crate::bundle_support::{Copy, copy_dir};
+use crate::attacks::{far_future, write_trust};
+use crate::bundle_support::{Copy, copy_dir, keygen};
 use crate::support::{provkey, repo, run};
+use provkey_core::minisig::Role;
 use std::os::unix::fs::PermissionsExt as _;
 
 /// `examples/desired` copied to a temp dir, `app.toml` edited by `edit`.
@@ -386,4 +394,317 @@ fn a_writable_release_is_drift_and_a_resume_rebuilds_it() {
     assert_ok(&f.apply(&f.b2, &dir, &[]));
     assert_eq!(snapshot(&dir), snapshot(&f.reference2));
     no_drift(&dir);
+}
+
+#[test]
+fn already_applied_is_answered_only_for_an_authentic_bundle() {
+    let f = fx();
+    let (tmp, dir) = f.after_b1();
+    let events = audit_events(&dir).len();
+    // The applied manifest, byte for byte, signed by a key the target does not trust,
+    // without its blobs.
+    let c = Copy::of(&f.b1);
+    std::fs::remove_dir_all(c.bundle.join("blobs")).unwrap();
+    let stranger = keygen(tmp.path(), "plan-signer");
+    c.resign(&stranger.load(), |_| {});
+    assert_eq!(
+        c.manifest(),
+        std::fs::read(f.b1.join("manifest.json")).unwrap()
+    );
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused at check `signature`"), "{r:?}");
+    assert!(!r.stdout.contains("already applied"), "{r:?}");
+    let after = audit_events(&dir);
+    assert_eq!(after.len(), events + 1, "one refusal line");
+    assert_eq!(after.last().unwrap()["event"], "refused");
+    // The real bundle again is still "already applied".
+    let r = f.apply(&f.b1, &dir, &[]);
+    assert_ok(&r);
+    assert!(r.stdout.starts_with("already applied"), "{r:?}");
+}
+
+#[test]
+fn a_trailing_slash_does_not_get_past_the_link_refusals() {
+    use std::os::unix::fs::symlink;
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle_link = tmp.path().join("bundle-link");
+    symlink(&f.b1, &bundle_link).unwrap();
+    for shown in ["bundle-link", "bundle-link/", "bundle-link/."] {
+        let path = format!("{}/{shown}", tmp.path().display());
+        let r = run(crate::support::provkey_exec()
+            .args(["verify", &path, "--trust"])
+            .arg(&f.key.public)
+            .args(["--target", "demo", "--now", &f.now.to_string()]));
+        assert_eq!(r.code, 1, "{shown}: {r:?}");
+        assert!(r.stderr.contains("is a symbolic link"), "{shown}: {r:?}");
+        let (_t, dir) = f.fresh();
+        let r = f.apply(Path::new(&path), &dir, &[]);
+        assert_eq!(r.code, 1, "{shown}: {r:?}");
+        assert!(r.stderr.contains("is a symbolic link"), "{shown}: {r:?}");
+    }
+    let (tmp, dir) = f.after_b1();
+    let link = tmp.path().join("link");
+    symlink(&dir, &link).unwrap();
+    for shown in ["link", "link/", "link/."] {
+        let path = PathBuf::from(format!("{}/{shown}", tmp.path().display()));
+        let r = f.apply(&f.b2, &path, &[]);
+        assert_eq!(r.code, 2, "{shown}: {r:?}");
+        assert!(r.stderr.contains("is a symbolic link"), "{shown}: {r:?}");
+        let r = exec(&["drift", "--target-dir", path.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{shown}: {r:?}");
+    }
+    assert_eq!(state_file(&dir), state_file(&f.reference1));
+}
+
+#[test]
+fn a_bundle_swapped_during_an_apply_is_never_read() {
+    use std::io::{BufRead as _, Write as _};
+    let f = fx();
+    let (tmp, dir) = f.after_b1();
+    // A crashed apply of b2 leaves its claim.
+    let r = run(f
+        .apply_cmd(&f.b2, &dir)
+        .env("PROVKEY_EXEC_FAILPOINT", "claimed"));
+    assert_eq!(r.code, -1, "{r:?}");
+    let path = tmp.path().join("incoming");
+    copy_dir(&f.b2, &path);
+    // Held right after the bundle was opened, the directory is swapped for another
+    // valid bundle (the same plan sealed again), then the apply goes on.
+    let mut child = f
+        .apply_cmd(&path, &dir)
+        .env("PROVKEY_EXEC_PAUSE", "opened")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("paused at opened") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no pause");
+    }
+    std::fs::rename(&path, tmp.path().join("incoming.old")).unwrap();
+    copy_dir(&f.b2_again, &path);
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // What applied is the claimed bundle, read through the handle opened first.
+    let m2 = provkey_core::blake3_hex(&std::fs::read(f.b2.join("manifest.json")).unwrap());
+    let state: Value = serde_json::from_slice(&state_file(&dir)).unwrap();
+    assert_eq!(state["state"]["applied_manifest"], m2.as_str());
+    assert_eq!(state_file(&dir), state_file(&f.reference2));
+    no_drift(&dir);
+}
+
+/// The demo desired state sealed with `--trust trust` by `key`, against `state`.
+fn seal_with_trust(
+    f: &Fx,
+    desired: &str,
+    state: &str,
+    key: &crate::bundle_support::KeyPair,
+    trust: &Path,
+    out: &Path,
+) {
+    let plan = f.plan(
+        desired,
+        state,
+        &format!("tr-{}.json", crate::bundle_support::unique()),
+    );
+    let mut cmd = f.seal_cmd(&plan, desired, state, out);
+    cmd.arg("--trust").arg(trust);
+    // `seal_cmd` signs with the fixture key: sign with `key` instead.
+    let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let mut sealed = provkey();
+    sealed.env("PROVKEY_DATA_DIR", tmp_data(out));
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if a == "--key" {
+            it.next();
+            sealed.arg("--key").arg(&key.secret);
+        } else {
+            sealed.arg(a);
+        }
+    }
+    let r = run(&mut sealed);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// One sequence counter for the bundles sealed beside `out`.
+fn tmp_data(out: &Path) -> PathBuf {
+    out.parent().unwrap().join("seal-data")
+}
+
+#[test]
+fn an_old_trust_root_does_not_bring_a_revoked_key_back() {
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = keygen(tmp.path(), "root");
+    let revoked = keygen(tmp.path(), "plan-signer");
+    let successor = keygen(tmp.path(), "plan-signer");
+    let key = |k: &crate::bundle_support::KeyPair, role: Role| {
+        (k.load().public().to_base64(), vec![role])
+    };
+    let v1 = write_trust(
+        tmp.path(),
+        "trust-v1.json",
+        1,
+        far_future(),
+        &[
+            key(&root, Role::Root),
+            key(&revoked, Role::PlanSigner),
+            key(&successor, Role::PlanSigner),
+        ],
+        &[&root.load()],
+        &[],
+    );
+    // Version 2 revokes `revoked`.
+    let v2 = write_trust(
+        tmp.path(),
+        "trust-v2.json",
+        2,
+        far_future(),
+        &[key(&root, Role::Root), key(&successor, Role::PlanSigner)],
+        &[&root.load()],
+        &[],
+    );
+    let dir = tmp.path().join("target");
+    let apply = |bundle: &Path, trust: &[&Path]| {
+        let mut cmd = crate::support::provkey_exec();
+        cmd.arg("apply").arg(bundle).arg("--trust").arg(trust[0]);
+        for t in &trust[1..] {
+            cmd.arg("--trust-update").arg(t);
+        }
+        cmd.args([
+            "--target",
+            "demo",
+            "--now",
+            &f.now.to_string(),
+            "--target-dir",
+        ])
+        .arg(&dir);
+        run(&mut cmd)
+    };
+    let state_now = |name: &str| {
+        let r = exec(&["state", "--target-dir", dir.to_str().unwrap()]);
+        let p = tmp.path().join(name);
+        std::fs::write(&p, &r.stdout).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    // v1: applied under trust root version 1.
+    let b1 = tmp.path().join("b1");
+    seal_with_trust(f, "examples/desired/app.toml", "none", &revoked, &v1, &b1);
+    assert_ok(&apply(&b1, &[&v1]));
+    // v2, signed by the successor under version 2: the target now holds version 2.
+    let s1 = state_now("s1.json");
+    let b2 = tmp.path().join("b2");
+    seal_with_trust(f, "examples/desired/app-v2.toml", &s1, &successor, &v2, &b2);
+    assert_ok(&apply(&b2, &[&v1, &v2]));
+    let state: Value = serde_json::from_slice(&state_file(&dir)).unwrap();
+    assert_eq!(state["trust_root"]["version"], 2);
+    // The revoked key signs a bundle under version 1, and the executor is given the
+    // version 1 file again: refused, nothing claimed.
+    let s2 = state_now("s2.json");
+    let b3 = tmp.path().join("b3");
+    seal_with_trust(f, "examples/desired/app.toml", &s2, &revoked, &v1, &b3);
+    let before = state_file(&dir);
+    let r = apply(&b3, &[&v1]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused at check `trust-root`"), "{r:?}");
+    assert!(r.stderr.contains("already accepted version 2"), "{r:?}");
+    assert_eq!(state_file(&dir), before);
+    assert!(!dir.join("journal.json").exists());
+    // `verify --target-dir` says the same.
+    let r = run(crate::support::provkey_exec()
+        .arg("verify")
+        .arg(&b3)
+        .arg("--trust")
+        .arg(&v1)
+        .args([
+            "--target",
+            "demo",
+            "--now",
+            &f.now.to_string(),
+            "--target-dir",
+        ])
+        .arg(&dir));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused at check `trust-root`"), "{r:?}");
+}
+
+#[test]
+fn signed_fields_are_checked() {
+    let f = fx();
+    // A policy-set version below the one the target applied.
+    let (_tmp, dir) = f.after_b1();
+    let c = Copy::of(&f.b2);
+    c.resign(&f.key.load(), |m| m["policy_set"]["version"] = 0.into());
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(&r, "policy", "below version 1");
+    untouched_after_b1(f, &dir);
+    // A trust-root digest that is not the executor's trust root.
+    let c = Copy::of(&f.b2);
+    c.resign(&f.key.load(), |m| {
+        m["trust_root"]["blake3"] = "0".repeat(64).into();
+    });
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(&r, "target", "another trust root");
+    // A policy-set digest that is not the digest of the policies that ran.
+    let c = Copy::of(&f.b2);
+    c.resign(&f.key.load(), |m| {
+        m["policy_set"]["blake3"] = "1".repeat(64).into();
+    });
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(&r, "policy", "`policy_set.blake3`");
+    // An issuer key id that is not the signer's.
+    let c = Copy::of(&f.b2);
+    c.resign(&f.key.load(), |m| {
+        m["issuer"]["minisign_keyid"] = "0123456789ABCDEF".into();
+    });
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_refused(&r, "issuer", "`issuer.minisign_keyid`");
+    untouched_after_b1(f, &dir);
+}
+
+#[test]
+fn verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check() {
+    let f = fx();
+    let verify = |bundle: &Path, extra: &[&str]| {
+        run(crate::support::provkey_exec()
+            .arg("verify")
+            .arg(bundle)
+            .arg("--trust")
+            .arg(&f.key.public)
+            .args(["--target", "demo", "--now", &f.now.to_string()])
+            .args(extra))
+    };
+    // b2 was sealed against the state after b1: verified without a state, with the
+    // state-dependent checks listed as not checked.
+    let r = verify(&f.b2, &[]);
+    assert_ok(&r);
+    assert!(r.stdout.starts_with("verified: "), "{r:?}");
+    assert!(
+        r.stdout.contains("not checked (no --target-dir): replay"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("not checked (no --target-dir): base-state"),
+        "{r:?}"
+    );
+    // Against the target it applies to: verified; against one where it is stale or
+    // already applied: refused, with the reason.
+    let (_tmp, dir) = f.after_b1();
+    let d = dir.to_str().unwrap();
+    let r = verify(&f.b2, &["--target-dir", d]);
+    assert_ok(&r);
+    assert!(r.stdout.contains("state serial 1"), "{r:?}");
+    assert!(!r.stdout.contains("not checked"), "{r:?}");
+    let r = verify(&f.b2, &["--target-dir", f.reference2.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused at check `replay`"), "{r:?}");
+    // Read only: nothing written to the target.
+    assert_eq!(state_file(&dir), state_file(&f.reference1));
 }

@@ -164,6 +164,7 @@ pub fn apply(
     // verification and the blobs the apply deploys are all read through it, so that
     // swapping the directory under the executor's feet changes nothing.
     let opened = provkey_core::bundle::open(bundle);
+    failpoint::hit("opened");
     let digest = opened
         .as_ref()
         .ok()
