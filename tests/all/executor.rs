@@ -708,3 +708,123 @@ fn verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check()
     // Read only: nothing written to the target.
     assert_eq!(state_file(&dir), state_file(&f.reference1));
 }
+
+#[test]
+fn the_number_of_signature_files_is_capped_before_any_is_read() {
+    let f = fx();
+    let c = Copy::of(&f.b1);
+    let sig = std::fs::read(c.sig_path()).unwrap();
+    for i in 0..200u64 {
+        std::fs::write(
+            c.bundle
+                .join(format!("manifest.json.{:016X}.minisig", 0x1000 + i)),
+            &sig,
+        )
+        .unwrap();
+    }
+    let r = run(crate::support::provkey_exec()
+        .arg("verify")
+        .arg(&c.bundle)
+        .arg("--trust")
+        .arg(&f.key.public)
+        .args(["--target", "demo", "--now", &f.now.to_string()]));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused at check `open`"), "{r:?}");
+    assert!(
+        r.stderr.contains("201 signature files, more than the 64"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_closed_standard_output_is_reported_not_a_panic() {
+    let f = fx();
+    let (_tmp, dir) = f.fresh();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let r = run(f.apply_cmd(&f.b1, &dir).stdout(writer));
+    assert_eq!(r.code, 0, "the apply committed: {r:?}");
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("warning: cannot write to standard output: Broken pipe"),
+        "{r:?}"
+    );
+    assert_eq!(state_file(&dir), state_file(&f.reference1));
+    no_drift(&dir);
+}
+
+/// A tmpfs of `size` mounted at `dir` (root only; `None` where mounting is not
+/// allowed, as in an unprivileged container).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `dir` up to its last byte.
+fn fill(dir: &Path) {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(dir.join("filler")).unwrap();
+    let chunk = vec![0u8; 4096];
+    while file.write_all(&chunk).is_ok() {}
+    let small = [0u8; 1];
+    while file.write_all(&small).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[test]
+fn a_full_disk_names_the_real_error_and_never_drops_an_audit_line_silently() {
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mounted) = Tmpfs::mount(&tmp.path().join("disk"), "4m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dir = mounted.0.join("target");
+    assert_ok(&f.apply(&f.b1, &dir, &[]));
+    let lines = audit_events(&dir).len();
+    fill(&mounted.0);
+    // Refused (a replay) on a full disk: the refusal is reported, and so is the lost
+    // audit line.
+    let c = Copy::of(&f.b2);
+    c.resign(&keygen(tmp.path(), "plan-signer").load(), |_| {});
+    let r = f.apply(&c.bundle, &dir, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused at check `signature`"), "{r:?}");
+    eprintln!("refusal on a full disk: {}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    if audit_events(&dir).len() == lines {
+        assert!(r.stderr.contains("the audit log lost"), "{r:?}");
+        assert!(r.stderr.contains("No space left on device"), "{r:?}");
+    }
+    // The apply of b2: whatever step fails, it names the real error and leaves a target
+    // that `abandon` returns to the committed state once space is back.
+    let r = f.apply(&f.b2, &dir, &[]);
+    eprintln!("apply on a full disk: {}", r.stderr);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    assert!(!r.stderr.contains("cannot read `state.json`"), "{r:?}");
+    assert!(r.stderr.contains("No space left on device"), "{r:?}");
+    std::fs::remove_file(mounted.0.join("filler")).unwrap();
+    assert_ok(&abandon(&dir));
+    assert_eq!(state_file(&dir), state_file(&f.reference1));
+    no_drift(&dir);
+    log_verifies(&dir);
+    assert_ok(&f.apply(&f.b2, &dir, &[]));
+    assert_eq!(state_file(&dir), state_file(&f.reference2));
+}

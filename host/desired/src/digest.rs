@@ -51,8 +51,8 @@ pub enum DigestError {
     Unsupported { path: PathBuf, kind: &'static str },
     #[error("`{path}` has a name that is not UTF-8")]
     NotUtf8 { path: PathBuf },
-    #[error("`{path}` cannot be deployed: {why}")]
-    PathTooLong { path: PathBuf, why: String },
+    #[error("`{}` cannot be deployed: {why}", path.display())]
+    PathTooLong { path: Box<Path>, why: Box<str> },
     #[error("`{path}` changed while it was being hashed")]
     Changed { path: PathBuf },
     #[error("cannot canonicalize the configuration: {0}")]
@@ -151,8 +151,8 @@ fn walk(dir: &Path, prefix: &str, entries: &mut Vec<Entry>) -> Result<(), Digest
         // signed: the executor could not write such a path under its target.
         crate::desired::check_relative_file_path(&relative).map_err(|why| {
             DigestError::PathTooLong {
-                path: path.clone(),
-                why,
+                path: path.clone().into_boxed_path(),
+                why: why.into_boxed_str(),
             }
         })?;
         let meta = symlink_metadata(&path)?;

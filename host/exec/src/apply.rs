@@ -20,6 +20,7 @@
 //! same bundle resumes, every step being idempotent, and ends in the state an
 //! uninterrupted run leaves; any other bundle is refused until then.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -124,13 +125,39 @@ pub fn apply(
     let target = Target::open(target_dir, true)?;
     let _lock = lock::acquire(&target.root, target_dir, "apply", opts.now)?;
     let layout = target.layout()?;
-    let fs = DirFs(&target.root);
     let run = Run {
         target: &target,
         layout: &layout,
         opts,
         bundle,
+        lost: RefCell::default(),
     };
+    let result = apply_locked(&run, trust, target_dir);
+    // An audit line that could not be written is never dropped silently: it is named
+    // with the outcome (an error, or a warning of the report).
+    let lost = run.lost.take();
+    match result {
+        Err(error) if !lost.is_empty() => Err(ExecError::AuditLost {
+            error: Box::new(error),
+            lost,
+        }),
+        Ok(mut report) => {
+            report
+                .warnings
+                .extend(lost.into_iter().map(|l| format!("the audit log lost {l}")));
+            Ok(report)
+        }
+        other => other,
+    }
+}
+
+fn apply_locked(
+    run: &Run<'_>,
+    trust: &TrustRoot,
+    target_dir: &Path,
+) -> Result<ApplyReport, ExecError> {
+    let (target, layout, opts, bundle) = (run.target, run.layout, run.opts, run.bundle);
+    let fs = DirFs(&target.root);
     let current = match state::load(&fs) {
         Ok(c) => c,
         Err(err) => {
@@ -190,7 +217,7 @@ pub fn apply(
     {
         authentic(raw)?;
         // The last applied bundle again: nothing to do (its apply finished).
-        run.record(
+        let _ = run.record(
             "already-applied",
             d,
             cur.high_water,
@@ -281,12 +308,14 @@ pub fn apply(
 
     let resumed = claim.is_some();
     if resumed {
+        // No change without its audit line: an apply that cannot record it stops here.
         run.record(
             "resumed",
             &verified.manifest_blake3,
             manifest.sequence,
             "resuming an interrupted apply",
-        );
+        )
+        .map_err(|_| ExecError::AuditRequired { event: "resumed" })?;
     } else {
         let claim = Claim::new(
             &verified.manifest_blake3,
@@ -302,10 +331,11 @@ pub fn apply(
             &verified.manifest_blake3,
             manifest.sequence,
             "claimed before the first change",
-        );
+        )
+        .map_err(|_| ExecError::AuditRequired { event: "claimed" })?;
     }
-    let steps = execute(&layout, &store, &raw, &prepared).map_err(|(step, detail)| {
-        run.record(
+    let steps = execute(layout, &store, &raw, &prepared).map_err(|(step, detail)| {
+        let _ = run.record(
             "failed",
             &verified.manifest_blake3,
             manifest.sequence,
@@ -328,11 +358,19 @@ struct Run<'a> {
     layout: &'a Layout,
     opts: &'a ApplyOptions,
     bundle: &'a Path,
+    /// Audit lines that could not be appended, with the reason.
+    lost: RefCell<Vec<String>>,
 }
 
 impl Run<'_> {
+    fn lose(&self, event: &str, err: &audit::AuditError) {
+        self.lost
+            .borrow_mut()
+            .push(format!("its `{event}` line ({err})"));
+    }
+
     fn refused(&self, manifest: Option<String>, sequence: Option<u64>, check: &str, detail: &str) {
-        let _ = audit::append(
+        let appended = audit::append(
             &self.target.root,
             Record {
                 time: self.opts.now,
@@ -344,10 +382,20 @@ impl Run<'_> {
                 detail: format!("bundle `{}`: {detail}", self.bundle.display()),
             },
         );
+        if let Err(err) = appended {
+            self.lose("refused", &err);
+        }
     }
 
-    fn record(&self, event: &'static str, manifest: &str, sequence: u64, detail: &str) {
-        let _ = audit::append(
+    /// Appends an event; an error is kept in `lost` (see [`apply`]) and returned.
+    fn record(
+        &self,
+        event: &'static str,
+        manifest: &str,
+        sequence: u64,
+        detail: &str,
+    ) -> Result<(), audit::AuditError> {
+        audit::append(
             &self.target.root,
             Record {
                 time: self.opts.now,
@@ -358,7 +406,9 @@ impl Run<'_> {
                 check: None,
                 detail: detail.to_owned(),
             },
-        );
+        )
+        .map(|_| ())
+        .inspect_err(|err| self.lose(event, err))
     }
 
     /// After the commit: the audit entry (once), the claim removed, garbage collected.

@@ -220,8 +220,8 @@ pub fn last_event_for(root: &Dir, manifest: &str) -> Result<Option<String>, Audi
     let content = read(root)?;
     Ok(content
         .split(|b| *b == b'\n')
+        .rev()
         .filter_map(|line| serde_json::from_slice::<Entry>(line).ok())
-        .filter(|e| e.manifest.as_deref() == Some(manifest))
-        .last()
+        .find(|e| e.manifest.as_deref() == Some(manifest))
         .map(|e| e.event))
 }

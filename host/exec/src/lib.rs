@@ -93,6 +93,13 @@ pub enum ExecError {
     },
     #[error("cannot abandon the unfinished apply of `{}`: {detail}", dir.display())]
     Abandon { dir: PathBuf, detail: String },
+    #[error("{error}; and the audit log lost what it was to record: {}", lost.join("; "))]
+    AuditLost {
+        error: Box<ExecError>,
+        lost: Vec<String>,
+    },
+    #[error("the audit log cannot record `{event}`: no change is made without its record")]
+    AuditRequired { event: &'static str },
     #[error(transparent)]
     State(#[from] state::StateFileError),
     #[error(transparent)]
@@ -108,6 +115,7 @@ impl ExecError {
         match self {
             ExecError::Target(_) | ExecError::WrongTarget { .. } => Exit::Usage,
             ExecError::Lock(lock::LockError::Locked { .. }) => Exit::Locked,
+            ExecError::AuditLost { error, .. } => error.exit(),
             _ => Exit::Refused,
         }
     }
@@ -152,9 +160,30 @@ impl ExecError {
                  the target directory from a backup"
                     .into()
             }
+            ExecError::State(state::StateFileError::Write(_)) => {
+                "the new state could not be committed (the claim stands): free space or fix \
+                 the target directory, then re-run the same bundle, or return to the last \
+                 committed state with `provkey-exec abandon --target-dir DIR`"
+                    .into()
+            }
+            ExecError::AuditRequired { .. } => {
+                "free space or fix `audit.log`, then re-run the same bundle (the claim stands), \
+                 or drop it with `provkey-exec abandon --target-dir DIR`"
+                    .into()
+            }
+            ExecError::AuditLost { .. } => {
+                "free space or fix `audit.log`'s directory; then check the log with \
+                 `provkey-exec log --verify`"
+                    .into()
+            }
             ExecError::State(_) => {
                 "the state file is damaged: restore `state.json` from a backup of the \
                  target; it is never taken as \"nothing deployed\""
+                    .into()
+            }
+            ExecError::Journal(journal::JournalError::Io(_)) => {
+                "free space or fix the target directory's permissions, then re-run; nothing \
+                 was changed before the claim"
                     .into()
             }
             ExecError::Journal(_) => {

@@ -55,6 +55,13 @@ fn main() -> ExitCode {
         Command::Drift(args) => commands::drift::run(&args),
         Command::State(args) => commands::state::run(&args),
     };
+    // Standard output closed or full: say so (once) rather than panic; the exit code
+    // stays the command's, since what it did is done.
+    if let Ok(first) = commands::STDOUT_ERROR.lock()
+        && let Some(err) = first.as_ref()
+    {
+        eprintln!("warning: cannot write to standard output: {err}");
+    }
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {

@@ -103,6 +103,8 @@ struct FileForm {
 pub enum StateFileError {
     #[error("cannot read `{STATE_FILE}`: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot write `{STATE_FILE}`: {0}")]
+    Write(#[source] std::io::Error),
     #[error("`{STATE_FILE}` is damaged: {0}")]
     Damaged(String),
 }
@@ -218,7 +220,7 @@ pub fn load(fs: &dyn DurableFs) -> Result<Option<TargetState>, StateFileError> {
 /// Replaces the state file durably (failpoints `state.*`).
 pub fn store(fs: &dyn DurableFs, state: &TargetState) -> Result<(), StateFileError> {
     let bytes = state.to_bytes()?;
-    write_atomic(fs, STATE_FILE, &bytes, "state")?;
+    write_atomic(fs, STATE_FILE, &bytes, "state").map_err(StateFileError::Write)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use provkey_exec::{Exit, abandon};
 
 use super::Failure;
+use super::outln;
 
 #[derive(clap::Args)]
 pub struct AbandonArgs {
@@ -21,18 +22,18 @@ pub fn run(args: &AbandonArgs) -> Result<Exit, Failure> {
         None => "never deployed".to_owned(),
     };
     match &report.abandoned {
-        None => println!(
+        None => outln!(
             "nothing to abandon: `{}` has no unfinished apply ({back_at})",
             args.target_dir.display()
         ),
         Some((manifest, sequence)) => {
-            println!(
+            outln!(
                 "abandoned the apply of manifest `{manifest}` (sequence {sequence}): `{}` is \
                  back at {back_at}",
                 args.target_dir.display()
             );
             for name in &report.restored {
-                println!("  restored live/{name}");
+                outln!("  restored live/{name}");
             }
         }
     }

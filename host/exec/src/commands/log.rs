@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use provkey_exec::{Exit, verify_log};
 
 use super::Failure;
+use super::outln;
 
 #[derive(clap::Args)]
 pub struct LogArgs {
@@ -38,7 +39,7 @@ pub fn run(args: &LogArgs) -> Result<Exit, Failure> {
         }
     };
     if args.verify {
-        println!(
+        outln!(
             "verified: the audit log of `{}` has {} entries, chain head {}",
             args.target_dir.display(),
             log.entries.len(),
@@ -46,7 +47,7 @@ pub fn run(args: &LogArgs) -> Result<Exit, Failure> {
         );
     } else {
         for e in &log.entries {
-            println!(
+            outln!(
                 "{:>5} {} {:<9} seq={} manifest={} {}{}",
                 e.seq,
                 e.time,

@@ -8,6 +8,7 @@ use provkey_core::verify::{NoState, VerifyOptions, verify_bundle};
 use provkey_exec::state::Known;
 use provkey_exec::{Exit, read_state};
 
+use super::outln;
 use super::{CheckArgs, Failure, TrustArgs, trust};
 
 #[derive(clap::Args)]
@@ -47,7 +48,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
         help: "do not apply this bundle; seal the plan again with `provkey seal`".into(),
     })?;
     let m = &verified.manifest;
-    println!(
+    outln!(
         "verified: bundle `{}` for target `{}`, sequence {}, manifest {}, {} policy verdict(s) allow",
         args.bundle.display(),
         m.target.environment,
@@ -56,7 +57,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
         m.policies.len()
     );
     match (&args.target_dir, &target_state) {
-        (Some(dir), Some(state)) => println!(
+        (Some(dir), Some(state)) => outln!(
             "  against target directory `{}`: {}",
             dir.display(),
             match state {
@@ -69,7 +70,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
         ),
         _ => {
             for check in &verified.not_checked {
-                println!("  not checked (no --target-dir): {check}");
+                outln!("  not checked (no --target-dir): {check}");
             }
         }
     }
