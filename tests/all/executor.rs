@@ -16,6 +16,7 @@
 //! | the bundle directory swapped while a claimed apply runs: the claimed bundle is what applies | `a_bundle_swapped_during_an_apply_is_never_read` |
 //! | an old trust root that still trusts a revoked key: refused once the target accepted a newer one | `an_old_trust_root_does_not_bring_a_revoked_key_back` |
 //! | a lower policy-set version, another trust root's digest: refused | `signed_fields_are_checked` |
+//! | `approve` shows every change with the digests it deploys; a manifest `artifact` the plan does not deploy is refused | `approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label` |
 //! | `verify` of a bundle sealed against a deployed state: accepted, with or without `--target-dir` | `verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check` |
 
 use std::path::{Path, PathBuf};
@@ -827,4 +828,60 @@ fn a_full_disk_names_the_real_error_and_never_drops_an_audit_line_silently() {
     log_verifies(&dir);
     assert_ok(&f.apply(&f.b2, &dir, &[]));
     assert_eq!(state_file(&dir), state_file(&f.reference2));
+}
+
+#[test]
+fn approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label() {
+    let f = fx();
+    let tmp = tempfile::tempdir().unwrap();
+    // A benign-looking `--artifact` label on a plan that deploys another artifact.
+    let label = tmp.path().join("benign.img");
+    std::fs::write(&label, "the reviewed image\n").unwrap();
+    let plan = f.plan(
+        "examples/desired/app-v2.toml",
+        f.s1.to_str().unwrap(),
+        "labelled.json",
+    );
+    let bundle = tmp.path().join("bundle");
+    let mut cmd = f.seal_cmd(
+        &plan,
+        "examples/desired/app-v2.toml",
+        f.s1.to_str().unwrap(),
+        &bundle,
+    );
+    cmd.arg("--artifact")
+        .arg(&label)
+        .args(["--artifact-uri", "oci://registry.example/reviewed@1"]);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    let approver = keygen(tmp.path(), "approver");
+    let r = run(provkey()
+        .arg("approve")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&approver.secret));
+    assert_eq!(r.code, 0, "{r:?}");
+    let deployed: Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    for c in deployed["changes"].as_array().unwrap() {
+        let address = c["address"].as_str().unwrap();
+        assert!(
+            r.stdout
+                .contains(&format!("replace  {address}  deploys artifact blake3:")),
+            "{address}: {r:?}"
+        );
+        if let Some(config) = c["after"]["config_digest"].as_str() {
+            assert!(r.stdout.contains(&format!("config {config}")), "{r:?}");
+        }
+    }
+    assert!(r.stdout.contains("policies ("), "{r:?}");
+    assert!(r.stdout.contains(": allow (module blake3 "), "{r:?}");
+    // The executor refuses it: the manifest's artifact is not what the plan deploys.
+    let (_t, dir) = f.after_b1();
+    let r = f.apply(&bundle, &dir, &[]);
+    assert_refused(
+        &r,
+        "plan-semantics",
+        "the approved artifact is not what the plan deploys",
+    );
+    untouched_after_b1(f, &dir);
 }

@@ -296,6 +296,8 @@ fn apply_locked(
         .map_or(target_dir.as_os_str().len(), |p| p.as_os_str().len());
     work::check_fits(&prepared, prefix_len)
         .map_err(|e| refuse(Check::PlanSemantics, format!("cannot be deployed: {e}")))?;
+    work::check_manifest_artifact(manifest, &prepared)
+        .map_err(|e| refuse(Check::PlanSemantics, e))?;
     let next = next_state(
         current.as_ref(),
         trust,

@@ -358,3 +358,37 @@ pub fn check_fits(prepared: &Prepared, prefix_len: usize) -> Result<(), String> 
     }
     Ok(())
 }
+
+/// Checks the manifest's `artifact` (what `provkey approve` shows as the artifact of
+/// the release) against what the plan deploys: every artifact the plan creates or
+/// replaces, or starts an instance on, must be that one (by its tree digest, or, for
+/// a one-file artifact, by the file's blake3). A plan that deploys anything else under
+/// that label is refused.
+pub fn check_manifest_artifact(manifest: &Manifest, prepared: &Prepared) -> Result<(), String> {
+    let Some(named) = &manifest.artifact else {
+        return Ok(());
+    };
+    let b3 = &named.digest.blake3;
+    for w in &prepared.work {
+        if !matches!(w.op, Op::Create | Op::Replace(_)) {
+            continue;
+        }
+        let Some(listing) = &w.listing else {
+            continue;
+        };
+        let single = match listing.entries.as_slice() {
+            [only] if only.path.is_empty() => only.file().map(|(f, _, _)| f),
+            _ => None,
+        };
+        let matches = listing.digest.strip_prefix("blake3:") == Some(b3.as_str())
+            || single == Some(b3.as_str());
+        if !matches {
+            return Err(format!(
+                "`{}` deploys artifact `{}`, but the manifest's `artifact` is `{}` (blake3 {b3}): \
+                 the approved artifact is not what the plan deploys",
+                w.address, listing.digest, named.uri
+            ));
+        }
+    }
+    Ok(())
+}
