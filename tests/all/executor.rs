@@ -17,6 +17,7 @@
 //! | an old trust root that still trusts a revoked key: refused once the target accepted a newer one | `an_old_trust_root_does_not_bring_a_revoked_key_back` |
 //! | a lower policy-set version, another trust root's digest: refused | `signed_fields_are_checked` |
 //! | `approve` shows every change with the digests it deploys; a manifest `artifact` the plan does not deploy is refused | `approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label` |
+//! | the audit log's tail cut, emptied, or rewritten whole: `log --verify` (state anchor, `--expect-head`) | `the_audit_log_is_anchored_in_the_state_and_outside` |
 //! | `verify` of a bundle sealed against a deployed state: accepted, with or without `--target-dir` | `verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check` |
 
 use std::path::{Path, PathBuf};
@@ -884,4 +885,86 @@ fn approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label() 
         "the approved artifact is not what the plan deploys",
     );
     untouched_after_b1(f, &dir);
+}
+
+/// Rewrites `lines` as a consistent chain (every `prev` recomputed) and returns its head.
+fn rechain(entries: &mut [Value]) -> (String, String) {
+    let mut prev = "0".repeat(64);
+    let mut text = String::new();
+    for e in entries.iter_mut() {
+        e["prev"] = prev.clone().into();
+        let line = serde_json_canonicalizer::to_string(e).unwrap();
+        prev = provkey_core::blake3_hex(line.as_bytes());
+        text.push_str(&line);
+        text.push('\n');
+    }
+    (text, prev)
+}
+
+#[test]
+fn the_audit_log_is_anchored_in_the_state_and_outside() {
+    let f = fx();
+    let (_tmp, dir) = f.after_b1();
+    assert_ok(&f.apply(&f.b2, &dir, &[]));
+    let d = dir.to_str().unwrap();
+    let log = dir.join("audit.log");
+    let good = std::fs::read_to_string(&log).unwrap();
+    log_verifies(&dir);
+    let head = exec(&["log", "--head", "--target-dir", d]);
+    assert_ok(&head);
+    let kept: Value = serde_json::from_str(head.stdout.trim()).unwrap();
+    let kept = format!("{}:{}", kept["seq"], kept["blake3"].as_str().unwrap());
+    assert_ok(&exec(&[
+        "log",
+        "--verify",
+        "--expect-head",
+        &kept,
+        "--target-dir",
+        d,
+    ]));
+    let broken = |text: &str, needle: &str| {
+        std::fs::write(&log, text).unwrap();
+        let r = exec(&["log", "--verify", "--target-dir", d]);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(r.stderr.contains(needle), "`{needle}`: {r:?}");
+    };
+    let lines: Vec<&str> = good.lines().collect();
+    // The last apply's `applied` line dropped (a whole line: the chain still holds).
+    broken(
+        &format!("{}\n", lines[..lines.len() - 1].join("\n")),
+        "has no `applied` line",
+    );
+    // Cut below the anchor; emptied.
+    broken(&format!("{}\n", lines[0]), "were cut from the end");
+    broken("", "were cut from the end");
+    // Rewritten whole with recomputed links (the first line's detail changed).
+    let mut entries: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    entries[0]["detail"] = "nothing to see".into();
+    let (text, new_head) = rechain(&mut entries);
+    broken(&text, "the log was rewritten");
+    // Rewritten whole, the state's anchor and checksum too: only a head kept outside
+    // the target tells.
+    std::fs::write(&log, &text).unwrap();
+    let mut state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let anchored = state["audit_head"]["seq"].as_u64().unwrap() as usize;
+    let anchor_line = text.lines().nth(anchored - 1).unwrap();
+    state["audit_head"]["blake3"] = provkey_core::blake3_hex(anchor_line.as_bytes()).into();
+    let object = state.as_object_mut().unwrap();
+    object.remove("checksum");
+    let sum = provkey_core::blake3_hex(&serde_json_canonicalizer::to_vec(&state).unwrap());
+    state["checksum"] = sum.into();
+    std::fs::write(
+        dir.join("state.json"),
+        serde_json::to_vec_pretty(&state).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(new_head, kept);
+    log_verifies(&dir);
+    let r = exec(&["log", "--verify", "--expect-head", &kept, "--target-dir", d]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("the head kept outside"), "{r:?}");
 }

@@ -350,6 +350,10 @@ fn apply_locked(
             detail,
         }
     })?;
+    // The anchor: the log as it is at the commit (through this apply's `claimed` or
+    // `resumed` line). A log cut or rewritten below it no longer verifies.
+    let mut next = next;
+    next.audit_head = audit::head(&target.root)?;
     state::store(&fs, &next)?;
     failpoint::hit("committed");
     run.finish(&next, manifest.sequence, resumed, steps)
@@ -519,6 +523,7 @@ fn next_state(
             blake3: trust.blake3.clone(),
         }),
         policy_set_version: Some(policy_set_version),
+        audit_head: None,
     })
 }
 

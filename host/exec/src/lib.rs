@@ -208,8 +208,29 @@ pub fn state_json(state: &provkey_desired::State) -> String {
     text
 }
 
-/// Reads and verifies the audit log of `target_dir`.
+/// Reads and verifies the audit log of `target_dir`: its chain, then the anchor the
+/// state recorded at its last commit (the anchored line is there, unchanged, and so is
+/// the `applied` line of the state's manifest).
 pub fn verify_log(target_dir: &Path) -> Result<audit::Verified, ExecError> {
     let target = target::Target::open(target_dir, false)?;
-    Ok(audit::verify(&target.root)?)
+    let log = audit::verify(&target.root)?;
+    let fs = fsio::DirFs(&target.root);
+    if let Some(current) = state::load(&fs)? {
+        let claimed = journal::load(&fs)?.is_some();
+        match &current.audit_head {
+            Some(anchor) => {
+                log.check_anchor(anchor, current.state.applied_manifest.as_deref(), claimed)?
+            }
+            // A state committed before anchors were recorded: at least not emptied.
+            None if current.state.applied_manifest.is_some() && log.entries.is_empty() => {
+                return Err(audit::AuditError::Broken {
+                    line: 1,
+                    reason: "the log is empty, and the state says a bundle was applied".into(),
+                }
+                .into());
+            }
+            None => {}
+        }
+    }
+    Ok(log)
 }

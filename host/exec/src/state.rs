@@ -5,6 +5,7 @@
 //!  "target": "prod", "high_water": 7, "last_seen": 1790000000,
 //!  "nonces": ["…32 hex…", …],
 //!  "trust_root": {"version": 3, "blake3": "…"}, "policy_set_version": 2,
+//!  "audit_head": {"seq": 12, "blake3": "…"},
 //!  "state": {"format": "provkey-state", "lineage": "…", "serial": 3,
 //!            "applied_manifest": "…", "resources": […]},
 //!  "checksum": "…64 hex…"}
@@ -14,7 +15,7 @@
 //! state` prints it); the rest is what only the executor needs (the target this
 //! directory belongs to, the sequence high-water mark, every nonce applied, the latest
 //! time seen, the highest trust-root version accepted with its digest, the highest
-//! policy-set version applied). `checksum` is blake3 over the RFC 8785 canonical JSON
+//! policy-set version applied, the audit log's head at the commit). `checksum` is blake3 over the RFC 8785 canonical JSON
 //! of the object without it: a damaged file is refused, never read as "nothing
 //! deployed". The whole file is replaced at once ([`crate::fsio::write_atomic`]), so
 //! the state, the high-water mark, the nonce log and the trust marks move together.
@@ -55,6 +56,9 @@ pub struct TargetState {
     /// The highest policy-set version applied here: a bundle checked under a lower
     /// one is refused.
     pub policy_set_version: Option<u64>,
+    /// The audit log's head when this state was committed: `log --verify` checks that
+    /// the log still holds that line (not cut, not rewritten).
+    pub audit_head: Option<crate::audit::Head>,
 }
 
 /// A trust root as a target remembers it.
@@ -79,6 +83,8 @@ struct Body {
     trust_root: Option<TrustMark>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy_set_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit_head: Option<crate::audit::Head>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +101,8 @@ struct FileForm {
     trust_root: Option<TrustMark>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy_set_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit_head: Option<crate::audit::Head>,
     checksum: String,
 }
 
@@ -127,6 +135,7 @@ impl TargetState {
             state: self.state.clone(),
             trust_root: self.trust_root.clone(),
             policy_set_version: self.policy_set_version,
+            audit_head: self.audit_head.clone(),
         }
     }
 
@@ -144,6 +153,7 @@ impl TargetState {
             state: body.state,
             trust_root: body.trust_root,
             policy_set_version: body.policy_set_version,
+            audit_head: body.audit_head,
             checksum: sum,
         };
         let mut bytes = serde_json::to_vec_pretty(&form)
@@ -176,6 +186,7 @@ impl TargetState {
             state: form.state,
             trust_root: form.trust_root,
             policy_set_version: form.policy_set_version,
+            audit_head: form.audit_head,
         };
         if checksum(&body)? != form.checksum {
             return Err(damaged("the checksum does not match the content".into()));
@@ -189,6 +200,7 @@ impl TargetState {
             state: body.state,
             trust_root: body.trust_root,
             policy_set_version: body.policy_set_version,
+            audit_head: body.audit_head,
         })
     }
 

@@ -232,6 +232,7 @@ fn target_state(serial: u64, resources: usize) -> TargetState {
         state,
         trust_root: None,
         policy_set_version: None,
+        audit_head: None,
     }
 }
 
