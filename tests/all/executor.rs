@@ -604,8 +604,6 @@ fn an_old_trust_root_does_not_bring_a_revoked_key_back() {
     let b2 = tmp.path().join("b2");
     seal_with_trust(f, "examples/desired/app-v2.toml", &s1, &successor, &v2, &b2);
     assert_ok(&apply(&b2, &[&v1, &v2]));
-    let state: Value = serde_json::from_slice(&state_file(&dir)).unwrap();
-    assert_eq!(state["trust_root"]["version"], 2);
     // The revoked key signs a bundle under version 1, and the executor is given the
     // version 1 file again: refused, nothing claimed.
     let s2 = state_now("s2.json");
@@ -618,6 +616,8 @@ fn an_old_trust_root_does_not_bring_a_revoked_key_back() {
     assert!(r.stderr.contains("already accepted version 2"), "{r:?}");
     assert_eq!(state_file(&dir), before);
     assert!(!dir.join("journal.json").exists());
+    let state: Value = serde_json::from_slice(&state_file(&dir)).unwrap();
+    assert_eq!(state["trust_root"]["version"], 2);
     // `verify --target-dir` says the same.
     let r = run(crate::support::provkey_exec()
         .arg("verify")
@@ -910,25 +910,18 @@ fn the_audit_log_is_anchored_in_the_state_and_outside() {
     let log = dir.join("audit.log");
     let good = std::fs::read_to_string(&log).unwrap();
     log_verifies(&dir);
-    let head = exec(&["log", "--head", "--target-dir", d]);
-    assert_ok(&head);
-    let kept: Value = serde_json::from_str(head.stdout.trim()).unwrap();
-    let kept = format!("{}:{}", kept["seq"], kept["blake3"].as_str().unwrap());
-    assert_ok(&exec(&[
-        "log",
-        "--verify",
-        "--expect-head",
-        &kept,
-        "--target-dir",
-        d,
-    ]));
+    let lines: Vec<&str> = good.lines().collect();
+    let kept = format!(
+        "{}:{}",
+        lines.len(),
+        provkey_core::blake3_hex(lines.last().unwrap().as_bytes())
+    );
     let broken = |text: &str, needle: &str| {
         std::fs::write(&log, text).unwrap();
         let r = exec(&["log", "--verify", "--target-dir", d]);
         assert_eq!(r.code, 1, "{r:?}");
         assert!(r.stderr.contains(needle), "`{needle}`: {r:?}");
     };
-    let lines: Vec<&str> = good.lines().collect();
     // The last apply's `applied` line dropped (a whole line: the chain still holds).
     broken(
         &format!("{}\n", lines[..lines.len() - 1].join("\n")),
@@ -945,6 +938,23 @@ fn the_audit_log_is_anchored_in_the_state_and_outside() {
     entries[0]["detail"] = "nothing to see".into();
     let (text, new_head) = rechain(&mut entries);
     broken(&text, "the log was rewritten");
+    // The head, printed to keep outside the target, is what the good log ends with.
+    std::fs::write(&log, &good).unwrap();
+    let head = exec(&["log", "--head", "--target-dir", d]);
+    assert_ok(&head);
+    let printed: Value = serde_json::from_str(head.stdout.trim()).unwrap();
+    assert_eq!(
+        format!("{}:{}", printed["seq"], printed["blake3"].as_str().unwrap()),
+        kept
+    );
+    assert_ok(&exec(&[
+        "log",
+        "--verify",
+        "--expect-head",
+        &kept,
+        "--target-dir",
+        d,
+    ]));
     // Rewritten whole, the state's anchor and checksum too: only a head kept outside
     // the target tells.
     std::fs::write(&log, &text).unwrap();
