@@ -18,6 +18,7 @@
 //! | a lower policy-set version, another trust root's digest: refused | `signed_fields_are_checked` |
 //! | `approve` shows every change with the digests it deploys; a manifest `artifact` the plan does not deploy is refused | `approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label` |
 //! | the audit log's tail cut, emptied, or rewritten whole: `log --verify` (state anchor, `--expect-head`) | `the_audit_log_is_anchored_in_the_state_and_outside` |
+//! | `kill -9` at random moments of a replace (200 runs, `PROVKEY_KILL_RUNS` for more), each re-run compared with an uninterrupted run | `random_kill_9_during_applies_converges` |
 //! | `verify` of a bundle sealed against a deployed state: accepted, with or without `--target-dir` | `verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check` |
 
 use std::path::{Path, PathBuf};
@@ -977,4 +978,82 @@ fn the_audit_log_is_anchored_in_the_state_and_outside() {
     let r = exec(&["log", "--verify", "--expect-head", &kept, "--target-dir", d]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("the head kept outside"), "{r:?}");
+}
+
+/// A small deterministic generator (xorshift64*): the runs are reproducible from the
+/// printed seed.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn random_kill_9_during_applies_converges() {
+    let f = fx();
+    let runs: u64 = std::env::var("PROVKEY_KILL_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let seed = std::env::var("PROVKEY_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| provkey_core::unix_now() | 1);
+    let mut rng = Xorshift(seed);
+    // How long an uninterrupted replace takes here: kills are spread over 1.5 times that.
+    let (_t, probe) = f.after_b1();
+    let started = std::time::Instant::now();
+    assert_ok(&f.apply(&f.b2, &probe, &[]));
+    let span = (started.elapsed().as_micros() as u64 * 3 / 2).max(1);
+    let reference_log = audit_events(&f.reference2).len();
+    let (mut killed, mut claimed, mut finished_first, mut divergences) = (0, 0, 0, 0);
+    for run_no in 0..runs {
+        let (_tmp, dir) = f.after_b1();
+        let mut child = f
+            .apply_cmd(&f.b2, &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(rng.next() % span));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        if status.success() {
+            finished_first += 1;
+        } else {
+            killed += 1;
+        }
+        if dir.join("journal.json").exists() {
+            claimed += 1;
+        }
+        let again = f.apply(&f.b2, &dir, &[]);
+        let what = format!("run {run_no} (seed {seed})");
+        let same = again.code == 0
+            && !dir.join("journal.json").exists()
+            && state_file(&dir) == state_file(&f.reference2)
+            && snapshot(&dir) == snapshot(&f.reference2)
+            && exec(&["drift", "--target-dir", dir.to_str().unwrap()]).code == 0
+            && exec(&["log", "--verify", "--target-dir", dir.to_str().unwrap()]).code == 0
+            && audit_events(&dir)
+                .iter()
+                .filter(|e| e["event"] == "applied")
+                .count()
+                == 2
+            && audit_events(&dir).len() >= reference_log;
+        if !same {
+            divergences += 1;
+            eprintln!("divergence at {what}: {again:?}");
+        }
+    }
+    eprintln!(
+        "kill -9 during a replace: {runs} runs (seed {seed}), {killed} killed ({claimed} with \
+         the claim standing), {finished_first} finished before the kill, {divergences} \
+         divergences from the uninterrupted run"
+    );
+    assert_eq!(divergences, 0);
 }
