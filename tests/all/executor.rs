@@ -9,6 +9,7 @@
 //! | the same in a hand-edited plan: `seal` refuses | `overlong_paths_are_refused_by_seal` |
 //! | the same in a signed bundle, or a path too long under this target's directory: refused before the claim | `overlong_paths_are_refused_before_the_claim` |
 //! | a crash at every step of a replace, then `abandon`: the committed state, byte for byte, drift clean, then the bundle applies | `abandon_after_a_crash_at_every_step_restores_the_committed_state` |
+//! | a crash in a target's first apply, then `abandon`: back to never deployed | `abandon_of_a_first_apply_leaves_a_target_never_deployed` |
 //! | a crash at every step of `abandon` itself, then `abandon` again | `a_crash_at_every_step_of_abandon_is_finished_by_running_it_again` |
 //! | a writable release directory is drift; a resumed apply rebuilds it read-only | `a_writable_release_is_drift_and_a_resume_rebuilds_it` |
 //! | the applied manifest again with a foreign signature and no blobs: refused, not "already applied" | `already_applied_is_answered_only_for_an_authentic_bundle` |
@@ -1056,4 +1057,34 @@ fn random_kill_9_during_applies_converges() {
          divergences from the uninterrupted run"
     );
     assert_eq!(divergences, 0);
+}
+
+#[test]
+fn abandon_of_a_first_apply_leaves_a_target_never_deployed() {
+    let f = fx();
+    let (_tmp, dir) = f.fresh();
+    let r = run(f
+        .apply_cmd(&f.b1, &dir)
+        .env("PROVKEY_EXEC_FAILPOINT", "switch:instance.web"));
+    assert_eq!(r.code, -1, "{r:?}");
+    assert!(dir.join("live/api").exists());
+    let a = abandon(&dir);
+    assert_ok(&a);
+    assert!(a.stdout.contains("back at never deployed"), "{a:?}");
+    assert!(!dir.join("journal.json").exists());
+    for sub in ["live", "releases", "store/blobs", "store/trees"] {
+        assert_eq!(
+            std::fs::read_dir(dir.join(sub)).unwrap().count(),
+            0,
+            "{sub}"
+        );
+    }
+    let r = exec(&["state", "--target-dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("was never deployed"), "{r:?}");
+    log_verifies(&dir);
+    assert_eq!(audit_events(&dir).last().unwrap()["event"], "abandoned");
+    assert_ok(&f.apply(&f.b1, &dir, &[]));
+    assert_eq!(state_file(&dir), state_file(&f.reference1));
+    assert_eq!(snapshot(&dir), snapshot(&f.reference1));
 }
