@@ -23,6 +23,10 @@ struct Keys {
     signer: KeyPair,
     stranger: KeyPair,
     trust: PathBuf,
+    /// A trust root in which every key above is a policy publisher: `publish` checks
+    /// the role against it, so that the tests can produce sets the organization's trust
+    /// root (`trust`) must refuse at `lock`.
+    any_publisher: PathBuf,
 }
 
 fn keys() -> &'static Keys {
@@ -61,12 +65,37 @@ fn keys() -> &'static Keys {
             "--key",
             root.secret.to_str().unwrap(),
         ]);
+        let any_publisher = dir.join("any-publisher.json");
+        trust_cmd(&["init", "--out", any_publisher.to_str().unwrap()]);
+        for (k, role) in [
+            (&root, "root"),
+            (&publisher, "policy-publisher"),
+            (&approver, "policy-publisher"),
+            (&stranger, "policy-publisher"),
+            (&signer, "plan-signer"),
+        ] {
+            trust_cmd(&[
+                "add-key",
+                any_publisher.to_str().unwrap(),
+                "--key",
+                k.public.to_str().unwrap(),
+                "--role",
+                role,
+            ]);
+        }
+        trust_cmd(&[
+            "sign",
+            any_publisher.to_str().unwrap(),
+            "--key",
+            root.secret.to_str().unwrap(),
+        ]);
         Keys {
             publisher,
             approver,
             signer,
             stranger,
             trust,
+            any_publisher,
         }
     })
 }
@@ -145,6 +174,8 @@ impl Space {
             .arg(dir)
             .arg("--key")
             .arg(&key.secret)
+            .arg("--trust")
+            .arg(&keys().any_publisher)
             .args(["--version", &version.to_string(), "--out"])
             .arg(out))
     }
@@ -476,7 +507,27 @@ fn published_sets_are_verified_before_any_component_is_loaded() {
     );
     assert!(!r.stderr.contains("compil"), "nothing loaded: {r:?}");
 
-    // Signed by a key of the trust root that is not a policy publisher.
+    // `publish` itself refuses a key that the trust root does not make a publisher.
+    let refused = s.path("refused");
+    let r = run(s
+        .cmd(s.dir.path())
+        .args(["policy", "publish"])
+        .arg(&org)
+        .arg("--key")
+        .arg(&k.approver.secret)
+        .arg("--trust")
+        .arg(&k.trust)
+        .args(["--version", "7", "--out"])
+        .arg(&refused));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("does not hold the `policy-publisher` role"),
+        "{r:?}"
+    );
+    assert!(!refused.exists(), "nothing is written");
+
+    // Signed by a key of the trust root that is not a policy publisher there.
     let wrong_role = s.path("wrong-role");
     ok(&s.publish(&org, &k.approver, 7, &wrong_role));
     let repo_dir = repo_with_set(&s, &wrong_role, "");

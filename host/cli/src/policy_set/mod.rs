@@ -464,7 +464,7 @@ fn verify_set(
     let fetch = |file: &str| {
         source.get(file, MAX_SET_BYTES as u64).map_err(|e| {
             bad(format!("set `{name}`: cannot read `{file}` from `{at}`: {e}"))
-                .with_help("publish the set with `provkey policy publish DIR --key PUBLISHER_KEY --version N --out OUT`")
+                .with_help("publish the set with `provkey policy publish DIR --key PUBLISHER_KEY --trust TRUST_ROOT --version N --out OUT`")
         })
     };
     let bytes = fetch(SET_FILE)?;
