@@ -1175,3 +1175,50 @@ fn replay_impact_analysis_reports_the_verdicts_a_candidate_would_change() {
     // The other sealed policies are not re-run as candidates.
     assert!(!r.stdout.contains("CHANGED  destroy-budget"), "{r:?}");
 }
+
+#[test]
+fn the_lock_file_is_a_version_floor_on_every_machine() {
+    let s = Space::new();
+    let k = keys();
+    let org = s.org_dir("org", ORG_SET, &["immutable", "destroy-budget"]);
+    let v5 = s.path("v5");
+    ok(&s.publish(&org, &k.publisher, 5, &v5));
+    let v3 = s.path("v3");
+    ok(&s.publish(&org, &k.publisher, 3, &v3));
+    let served = s.path("served");
+    crate::bundle_support::copy_dir(&v5, &served);
+    let repo_dir = repo_with_set(&s, &served, "");
+    ok(&s.lock(&repo_dir));
+    let lock_file = repo_dir.join("provkey.lock");
+    let locked = std::fs::read_to_string(&lock_file).unwrap();
+    assert!(locked.contains("version = 5"), "{locked}");
+    // The source now serves version 3, and the lock runs on a machine that never saw
+    // version 5 (a fresh state directory): the lock file alone refuses the downgrade.
+    std::fs::remove_dir_all(&served).unwrap();
+    crate::bundle_support::copy_dir(&v3, &served);
+    let other_machine = s.path("other-machine-state");
+    let lock_elsewhere = |extra: &[&str]| {
+        run(s
+            .cmd(&repo_dir)
+            .env("PROVKEY_STATE_DIR", &other_machine)
+            .args(["lock", "--cache-dir"])
+            .arg(&s.cache)
+            .args(extra))
+    };
+    let r = lock_elsewhere(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("is version 3, lower than version 5 recorded in"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("--allow-downgrade"), "{r:?}");
+    assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), locked);
+    // Lowered deliberately.
+    ok(&lock_elsewhere(&["--allow-downgrade"]));
+    assert!(
+        std::fs::read_to_string(&lock_file)
+            .unwrap()
+            .contains("version = 3")
+    );
+}
