@@ -415,6 +415,17 @@ fn an_org_set_served_over_http_is_fetched_cached_by_digest_and_refused_when_it_c
     assert_eq!(server.component_requests(), 2, "cached by digest: {r:?}");
     ok(&s.check(&repo_dir, REPLACE_PLAN, &[]));
 
+    // Locked and cached: `check` needs no network at all, set file included.
+    let before = server.requests.lock().unwrap().len();
+    server.serve(&s.path("nothing-served"));
+    ok(&s.check(&repo_dir, REPLACE_PLAN, &[]));
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        before,
+        "no request once locked and cached"
+    );
+    server.serve(&served);
+
     // The server now serves a component that is not the one the publisher signed.
     let swapped = served
         .join("acme/components")
@@ -444,7 +455,10 @@ fn an_org_set_served_over_http_is_fetched_cached_by_digest_and_refused_when_it_c
     let served2 = s.path("www2");
     ok(&s.publish(&org2, &k.publisher, 2, &served2.join("acme")));
     server.serve(&served2);
-    let r = s.check(&repo_dir, REPLACE_PLAN, &[]);
+    // `check` keeps running the locked, cached version 1; without the cache it sees
+    // the new publication and refuses it until it is locked.
+    ok(&s.check(&repo_dir, REPLACE_PLAN, &[]));
+    let r = s.check(&repo_dir, REPLACE_PLAN, &["--no-cache"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("set `acme`"), "{r:?}");
     assert!(
