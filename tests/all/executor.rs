@@ -1088,3 +1088,23 @@ fn abandon_of_a_first_apply_leaves_a_target_never_deployed() {
     assert_eq!(state_file(&dir), state_file(&f.reference1));
     assert_eq!(snapshot(&dir), snapshot(&f.reference1));
 }
+
+#[test]
+fn a_refusal_the_audit_log_cannot_record_is_named() {
+    let f = fx();
+    let (tmp, dir) = f.after_b1();
+    // A damaged state (refused), and an audit log that cannot be appended to (a second
+    // hard link: the executor never writes such a file).
+    std::fs::write(dir.join("state.json"), "{").unwrap();
+    std::fs::hard_link(dir.join("audit.log"), tmp.path().join("second-link")).unwrap();
+    let before = std::fs::read(dir.join("audit.log")).unwrap();
+    let r = f.apply(&f.b2, &dir, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("`state.json` is damaged"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("and the audit log lost what it was to record: its `refused` line"),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read(dir.join("audit.log")).unwrap(), before);
+}

@@ -171,11 +171,11 @@ impl ExecError {
                  or drop it with `provkey-exec abandon --target-dir DIR`"
                     .into()
             }
-            ExecError::AuditLost { .. } => {
-                "free space or fix `audit.log`'s directory; then check the log with \
-                 `provkey-exec log --verify`"
-                    .into()
-            }
+            ExecError::AuditLost { error, .. } => format!(
+                "{}; then free space or fix `audit.log` (a regular file with one link) and \
+                 check the log with `provkey-exec log --verify`",
+                error.help()
+            ),
             ExecError::State(_) => {
                 "the state file is damaged: restore `state.json` from a backup of the \
                  target; it is never taken as \"nothing deployed\""
