@@ -74,7 +74,8 @@
 //! | E8 `bundle-link/`, `--target-dir link/` | `executor::a_trailing_slash_does_not_get_past_the_link_refusals` |
 //! | E9 "already applied" answered for an unauthenticated copy | `executor::already_applied_is_answered_only_for_an_authentic_bundle` |
 //! | E10 signed fields never checked (policy-set version floor, trust-root digest, policy-set digest, issuer key id, input digests) | `executor::signed_fields_are_checked` |
-//! | E11 a closed standard output, a full disk | `executor::a_closed_standard_output_is_reported_not_a_panic`, `executor::a_full_disk_names_the_real_error_and_never_drops_an_audit_line_silently` |
+//! | E11 a closed standard output, a full disk | `executor::a_closed_standard_output_is_reported_not_a_panic`, `executor::a_full_disk_names_the_real_error_and_never_drops_an_audit_line_silently`, `executor::a_refusal_the_audit_log_cannot_record_is_named` |
+//! | E4 the audit log's tail cut, emptied, or rewritten whole | `executor::the_audit_log_is_anchored_in_the_state_and_outside` |
 //! | E12 thousands of signature files | `executor::the_number_of_signature_files_is_capped_before_any_is_read` |
 
 use std::collections::BTreeMap;

@@ -19,6 +19,7 @@
 //! | a lower policy-set version, another trust root's digest: refused | `signed_fields_are_checked` |
 //! | `approve` shows every change with the digests it deploys; a manifest `artifact` the plan does not deploy is refused | `approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label` |
 //! | the audit log's tail cut, emptied, or rewritten whole: `log --verify` (state anchor, `--expect-head`) | `the_audit_log_is_anchored_in_the_state_and_outside` |
+//! | a refusal the audit log cannot record: named with the refusal | `a_refusal_the_audit_log_cannot_record_is_named` |
 //! | `kill -9` at random moments of a replace (200 runs, `PROVKEY_KILL_RUNS` for more), each re-run compared with an uninterrupted run | `random_kill_9_during_applies_converges` |
 //! | `verify` of a bundle sealed against a deployed state: accepted, with or without `--target-dir` | `verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check` |
 
