@@ -24,25 +24,25 @@ use serde_json::Value;
 use crate::bundle_support::{Copy, KeyPair, keygen};
 use crate::support::{Run, provkey, provkey_exec, repo, run};
 
-struct Fx {
-    dir: PathBuf,
-    data: PathBuf,
-    key: KeyPair,
-    now: u64,
+pub(crate) struct Fx {
+    pub(crate) dir: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) key: KeyPair,
+    pub(crate) now: u64,
     /// v1 from nothing.
-    b1: PathBuf,
+    pub(crate) b1: PathBuf,
     /// v2 (a replace of everything) against the state after `b1`.
-    b2: PathBuf,
+    pub(crate) b2: PathBuf,
     /// The same plan as `b2` sealed again (stale once `b2` is applied).
-    b2_again: PathBuf,
+    pub(crate) b2_again: PathBuf,
     /// `provkey-exec state` after `b1`.
-    s1: PathBuf,
+    pub(crate) s1: PathBuf,
     /// The uninterrupted runs: after `b1`, and after `b1` then `b2`.
-    reference1: PathBuf,
-    reference2: PathBuf,
+    pub(crate) reference1: PathBuf,
+    pub(crate) reference2: PathBuf,
 }
 
-fn fx() -> &'static Fx {
+pub(crate) fn fx() -> &'static Fx {
     static FX: OnceLock<Fx> = OnceLock::new();
     FX.get_or_init(|| {
         let dir = tempfile::Builder::new()
@@ -86,7 +86,7 @@ fn fx() -> &'static Fx {
 }
 
 impl Fx {
-    fn plan(&self, desired: &str, state: &str, out: &str) -> PathBuf {
+    pub(crate) fn plan(&self, desired: &str, state: &str, out: &str) -> PathBuf {
         let out = self.dir.join(out);
         let r = run(provkey()
             .arg("plan")
@@ -98,7 +98,7 @@ impl Fx {
         out
     }
 
-    fn seal_cmd(&self, plan: &Path, desired: &str, state: &str, out: &Path) -> Command {
+    pub(crate) fn seal_cmd(&self, plan: &Path, desired: &str, state: &str, out: &Path) -> Command {
         let mut cmd = provkey();
         cmd.env("PROVKEY_DATA_DIR", &self.data)
             .arg("seal")
@@ -114,16 +114,16 @@ impl Fx {
         cmd
     }
 
-    fn seal(&self, plan: &Path, desired: &str, state: &str, out: &Path) {
+    pub(crate) fn seal(&self, plan: &Path, desired: &str, state: &str, out: &Path) {
         let r = run(&mut self.seal_cmd(plan, desired, state, out));
         assert_eq!(r.code, 0, "{r:?}");
     }
 
-    fn apply_cmd(&self, bundle: &Path, dir: &Path) -> Command {
+    pub(crate) fn apply_cmd(&self, bundle: &Path, dir: &Path) -> Command {
         self.apply_cmd_for(bundle, dir, "demo")
     }
 
-    fn apply_cmd_for(&self, bundle: &Path, dir: &Path, target: &str) -> Command {
+    pub(crate) fn apply_cmd_for(&self, bundle: &Path, dir: &Path, target: &str) -> Command {
         let mut cmd = provkey_exec();
         cmd.arg("apply")
             .arg(bundle)
@@ -135,42 +135,42 @@ impl Fx {
         cmd
     }
 
-    fn apply(&self, bundle: &Path, dir: &Path, extra: &[&str]) -> Run {
+    pub(crate) fn apply(&self, bundle: &Path, dir: &Path, extra: &[&str]) -> Run {
         run(self.apply_cmd(bundle, dir).args(extra))
     }
 
-    fn state(&self, dir: &Path) -> Run {
+    pub(crate) fn state(&self, dir: &Path) -> Run {
         let r = exec(&["state", "--target-dir", dir.to_str().unwrap()]);
         assert_eq!(r.code, 0, "{r:?}");
         r
     }
 
     /// A fresh target directory in its own temp dir (with a sibling for canaries).
-    fn fresh(&self) -> (tempfile::TempDir, PathBuf) {
+    pub(crate) fn fresh(&self) -> (tempfile::TempDir, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("target");
         (tmp, dir)
     }
 
     /// A fresh target with `b1` applied.
-    fn after_b1(&self) -> (tempfile::TempDir, PathBuf) {
+    pub(crate) fn after_b1(&self) -> (tempfile::TempDir, PathBuf) {
         let (tmp, dir) = self.fresh();
         assert_ok(&self.apply(&self.b1, &dir, &[]));
         (tmp, dir)
     }
 }
 
-fn exec(args: &[&str]) -> Run {
+pub(crate) fn exec(args: &[&str]) -> Run {
     run(provkey_exec().args(args))
 }
 
 #[track_caller]
-fn assert_ok(r: &Run) {
+pub(crate) fn assert_ok(r: &Run) {
     assert_eq!(r.code, 0, "{r:?}");
 }
 
 #[track_caller]
-fn assert_refused(r: &Run, check: &str, needle: &str) {
+pub(crate) fn assert_refused(r: &Run, check: &str, needle: &str) {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains(&format!("refused at check `{check}`")),
@@ -180,23 +180,31 @@ fn assert_refused(r: &Run, check: &str, needle: &str) {
     assert!(r.stderr.contains("help: "), "{r:?}");
 }
 
-fn state_file(dir: &Path) -> Vec<u8> {
-    std::fs::read(dir.join("state.json")).unwrap()
+/// `state.json` without its audit anchor and checksum: the anchor names the audit
+/// log's head at the commit, which a re-run after a crash legitimately moves (its
+/// `resumed` line); the log is checked on its own (`log --verify` checks the anchor).
+pub(crate) fn state_file(dir: &Path) -> Vec<u8> {
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    let object = v.as_object_mut().unwrap();
+    object.remove("audit_head");
+    object.remove("checksum");
+    serde_json::to_vec_pretty(&v).unwrap()
 }
 
-fn log_verifies(dir: &Path) -> Run {
+pub(crate) fn log_verifies(dir: &Path) -> Run {
     let r = exec(&["log", "--verify", "--target-dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
     r
 }
 
-fn no_drift(dir: &Path) {
+pub(crate) fn no_drift(dir: &Path) {
     let r = exec(&["drift", "--target-dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with("no drift"), "{r:?}");
 }
 
-fn audit_events(dir: &Path) -> Vec<Value> {
+pub(crate) fn audit_events(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("audit.log"))
         .unwrap()
         .lines()
@@ -205,32 +213,43 @@ fn audit_events(dir: &Path) -> Vec<Value> {
 }
 
 /// `live/<name>` → the release directory it names.
-fn live(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn live(dir: &Path, name: &str) -> PathBuf {
     let link = std::fs::read_link(dir.join("live").join(name)).unwrap();
     let text = link.to_str().unwrap();
     assert!(text.starts_with("../releases/"), "{text}");
     dir.join("live").join(link)
 }
 
-/// Every path under `dir` with its kind and content, links not followed.
-fn snapshot(dir: &Path) -> Vec<(String, String)> {
+/// Every path under `dir` with its kind, mode and content, links not followed.
+pub(crate) fn snapshot(dir: &Path) -> Vec<(String, String)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let e = e.unwrap();
             let path = e.path();
             let rel = path.strip_prefix(root).unwrap().display().to_string();
             let t = e.file_type().unwrap();
+            let mode = {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::symlink_metadata(&path)
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o7777
+            };
             if t.is_symlink() {
                 out.push((
                     rel,
                     format!("-> {}", std::fs::read_link(&path).unwrap().display()),
                 ));
             } else if t.is_dir() {
-                out.push((rel, "dir".into()));
+                out.push((rel, format!("dir {mode:o}")));
                 walk(root, &path, out);
             } else {
                 let bytes = std::fs::read(&path).unwrap();
-                out.push((rel, provkey_core::blake3_hex(&bytes)));
+                out.push((
+                    rel,
+                    format!("{mode:o} {}", provkey_core::blake3_hex(&bytes)),
+                ));
             }
         }
     }
@@ -783,7 +802,15 @@ fn planted_links_and_fifos_never_reach_outside_the_root() {
     assert!(r.stderr.contains("is a symbolic link"), "{r:?}");
 }
 
-fn make_writable(dir: &Path) {
+/// Every directory under `dir` back to a release's mode, 0555.
+pub(crate) fn make_read_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    for e in walkdirs(dir).iter().rev() {
+        std::fs::set_permissions(e, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+}
+
+pub(crate) fn make_writable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     for e in walkdirs(dir) {
         let _ = std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o755));
@@ -803,7 +830,7 @@ fn walkdirs(dir: &Path) -> Vec<PathBuf> {
 
 /// Replaces the bundle blob named `name` by `edit(old bytes)`, fixes every digest and
 /// size the manifest gives for it, and re-signs (as a compromised signer could).
-fn tamper_blob(c: &Copy, key: &KeyPair, name: &str, edit: impl FnOnce(&mut Value)) {
+pub(crate) fn tamper_blob(c: &Copy, key: &KeyPair, name: &str, edit: impl FnOnce(&mut Value)) {
     let m = c.manifest_json();
     let entry = m["blobs"]
         .as_array()
@@ -906,6 +933,9 @@ fn drift_reports_every_tampered_file() {
     std::fs::write(web.join("files/etc/hello.conf"), "PORT=6666\n").unwrap();
     std::fs::write(web.join("artifact/extra"), "dropped in by hand\n").unwrap();
     std::fs::remove_file(api.join("config.json")).unwrap();
+    // Directory modes put back as they were: only the three content changes remain.
+    make_read_only(&web);
+    make_read_only(&api);
     let r = exec(&["drift", "--target-dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.starts_with("drift: 3 difference(s)"), "{r:?}");
@@ -996,6 +1026,6 @@ fn a_claimed_bundle_that_expired_since_its_crash_still_resumes() {
     no_drift(&dir);
 }
 
-fn manifest_of(bundle: &Path) -> Value {
+pub(crate) fn manifest_of(bundle: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
 }

@@ -58,6 +58,25 @@
 //! | D49 | `d49_symlinks` |
 //! | D50 | `d50_hard_link_and_fifo` |
 //! | D51 | `d51_archive_instead_of_directory` |
+//!
+//! Classes found beyond the reference's list, tested through the real binaries in
+//! `executor.rs` (and `apply.rs`):
+//!
+//! | class | test |
+//! |---|---|
+//! | E1 a signed plan whose paths no target can hold (over `NAME_MAX`, over the path bound, over `PATH_MAX` under the target): refused by `plan`, `seal`, and before the claim | `executor::overlong_paths_are_refused_by_plan`, `…_by_seal`, `…_before_the_claim` |
+//! | E1 an apply that fails after its claim: the committed releases stay until the commit; `provkey-exec abandon` returns the target to its last committed state | `executor::abandon_after_a_crash_at_every_step_restores_the_committed_state`, `executor::a_crash_at_every_step_of_abandon_is_finished_by_running_it_again`, `executor::a_full_disk_names_the_real_error_and_never_drops_an_audit_line_silently` |
+//! | E2 an `--artifact` label that is not what the plan deploys; `approve` hiding the changes | `executor::approve_shows_what_deploys_and_the_executor_refuses_another_artifact_label` |
+//! | E3 an old trust-root file that still trusts a revoked key | `executor::an_old_trust_root_does_not_bring_a_revoked_key_back` |
+//! | E5 `verify` of a bundle sealed against a deployed state | `executor::verify_checks_every_bundle_against_its_target_or_says_what_it_did_not_check` |
+//! | E6 the bundle directory swapped during a claimed apply | `executor::a_bundle_swapped_during_an_apply_is_never_read` |
+//! | E7 a release left writable by a crash; drift blind to directory modes | `executor::a_writable_release_is_drift_and_a_resume_rebuilds_it` |
+//! | E8 `bundle-link/`, `--target-dir link/` | `executor::a_trailing_slash_does_not_get_past_the_link_refusals` |
+//! | E9 "already applied" answered for an unauthenticated copy | `executor::already_applied_is_answered_only_for_an_authentic_bundle` |
+//! | E10 signed fields never checked (policy-set version floor, trust-root digest, policy-set digest, issuer key id, input digests) | `executor::signed_fields_are_checked` |
+//! | E11 a closed standard output, a full disk | `executor::a_closed_standard_output_is_reported_not_a_panic`, `executor::a_full_disk_names_the_real_error_and_never_drops_an_audit_line_silently`, `executor::a_refusal_the_audit_log_cannot_record_is_named` |
+//! | E4 the audit log's tail cut, emptied, or rewritten whole | `executor::the_audit_log_is_anchored_in_the_state_and_outside` |
+//! | E12 thousands of signature files | `executor::the_number_of_signature_files_is_capped_before_any_is_read` |
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -225,7 +244,7 @@ fn a09_key_id_rewritten() {
 }
 
 /// Writes a trust root signed by `root` with these keys (and default thresholds).
-fn write_trust(
+pub(crate) fn write_trust(
     dir: &Path,
     name: &str,
     version: u64,
@@ -274,7 +293,7 @@ fn write_trust(
     path
 }
 
-fn far_future() -> u64 {
+pub(crate) fn far_future() -> u64 {
     provkey_core::unix_now() + 365 * 86400
 }
 

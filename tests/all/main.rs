@@ -18,6 +18,7 @@ mod cache;
 mod catalog;
 mod check;
 mod conformance;
+mod executor;
 mod first_day;
 mod hostile;
 mod interop;

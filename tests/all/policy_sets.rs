@@ -23,6 +23,10 @@ struct Keys {
     signer: KeyPair,
     stranger: KeyPair,
     trust: PathBuf,
+    /// A trust root in which every key above is a policy publisher: `publish` checks
+    /// the role against it, so that the tests can produce sets the organization's trust
+    /// root (`trust`) must refuse at `lock`.
+    any_publisher: PathBuf,
 }
 
 fn keys() -> &'static Keys {
@@ -61,12 +65,37 @@ fn keys() -> &'static Keys {
             "--key",
             root.secret.to_str().unwrap(),
         ]);
+        let any_publisher = dir.join("any-publisher.json");
+        trust_cmd(&["init", "--out", any_publisher.to_str().unwrap()]);
+        for (k, role) in [
+            (&root, "root"),
+            (&publisher, "policy-publisher"),
+            (&approver, "policy-publisher"),
+            (&stranger, "policy-publisher"),
+            (&signer, "plan-signer"),
+        ] {
+            trust_cmd(&[
+                "add-key",
+                any_publisher.to_str().unwrap(),
+                "--key",
+                k.public.to_str().unwrap(),
+                "--role",
+                role,
+            ]);
+        }
+        trust_cmd(&[
+            "sign",
+            any_publisher.to_str().unwrap(),
+            "--key",
+            root.secret.to_str().unwrap(),
+        ]);
         Keys {
             publisher,
             approver,
             signer,
             stranger,
             trust,
+            any_publisher,
         }
     })
 }
@@ -145,6 +174,8 @@ impl Space {
             .arg(dir)
             .arg("--key")
             .arg(&key.secret)
+            .arg("--trust")
+            .arg(&keys().any_publisher)
             .args(["--version", &version.to_string(), "--out"])
             .arg(out))
     }
@@ -384,6 +415,17 @@ fn an_org_set_served_over_http_is_fetched_cached_by_digest_and_refused_when_it_c
     assert_eq!(server.component_requests(), 2, "cached by digest: {r:?}");
     ok(&s.check(&repo_dir, REPLACE_PLAN, &[]));
 
+    // Locked and cached: `check` needs no network at all, set file included.
+    let before = server.requests.lock().unwrap().len();
+    server.serve(&s.path("nothing-served"));
+    ok(&s.check(&repo_dir, REPLACE_PLAN, &[]));
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        before,
+        "no request once locked and cached"
+    );
+    server.serve(&served);
+
     // The server now serves a component that is not the one the publisher signed.
     let swapped = served
         .join("acme/components")
@@ -413,7 +455,10 @@ fn an_org_set_served_over_http_is_fetched_cached_by_digest_and_refused_when_it_c
     let served2 = s.path("www2");
     ok(&s.publish(&org2, &k.publisher, 2, &served2.join("acme")));
     server.serve(&served2);
-    let r = s.check(&repo_dir, REPLACE_PLAN, &[]);
+    // `check` keeps running the locked, cached version 1; without the cache it sees
+    // the new publication and refuses it until it is locked.
+    ok(&s.check(&repo_dir, REPLACE_PLAN, &[]));
+    let r = s.check(&repo_dir, REPLACE_PLAN, &["--no-cache"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("set `acme`"), "{r:?}");
     assert!(
@@ -476,7 +521,27 @@ fn published_sets_are_verified_before_any_component_is_loaded() {
     );
     assert!(!r.stderr.contains("compil"), "nothing loaded: {r:?}");
 
-    // Signed by a key of the trust root that is not a policy publisher.
+    // `publish` itself refuses a key that the trust root does not make a publisher.
+    let refused = s.path("refused");
+    let r = run(s
+        .cmd(s.dir.path())
+        .args(["policy", "publish"])
+        .arg(&org)
+        .arg("--key")
+        .arg(&k.approver.secret)
+        .arg("--trust")
+        .arg(&k.trust)
+        .args(["--version", "7", "--out"])
+        .arg(&refused));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("does not hold the `policy-publisher` role"),
+        "{r:?}"
+    );
+    assert!(!refused.exists(), "nothing is written");
+
+    // Signed by a key of the trust root that is not a policy publisher there.
     let wrong_role = s.path("wrong-role");
     ok(&s.publish(&org, &k.approver, 7, &wrong_role));
     let repo_dir = repo_with_set(&s, &wrong_role, "");
@@ -1123,4 +1188,51 @@ fn replay_impact_analysis_reports_the_verdicts_a_candidate_would_change() {
     assert!(r.stdout.contains("1 verdict would change"), "{r:?}");
     // The other sealed policies are not re-run as candidates.
     assert!(!r.stdout.contains("CHANGED  destroy-budget"), "{r:?}");
+}
+
+#[test]
+fn the_lock_file_is_a_version_floor_on_every_machine() {
+    let s = Space::new();
+    let k = keys();
+    let org = s.org_dir("org", ORG_SET, &["immutable", "destroy-budget"]);
+    let v5 = s.path("v5");
+    ok(&s.publish(&org, &k.publisher, 5, &v5));
+    let v3 = s.path("v3");
+    ok(&s.publish(&org, &k.publisher, 3, &v3));
+    let served = s.path("served");
+    crate::bundle_support::copy_dir(&v5, &served);
+    let repo_dir = repo_with_set(&s, &served, "");
+    ok(&s.lock(&repo_dir));
+    let lock_file = repo_dir.join("provkey.lock");
+    let locked = std::fs::read_to_string(&lock_file).unwrap();
+    assert!(locked.contains("version = 5"), "{locked}");
+    // The source now serves version 3, and the lock runs on a machine that never saw
+    // version 5 (a fresh state directory): the lock file alone refuses the downgrade.
+    std::fs::remove_dir_all(&served).unwrap();
+    crate::bundle_support::copy_dir(&v3, &served);
+    let other_machine = s.path("other-machine-state");
+    let lock_elsewhere = |extra: &[&str]| {
+        run(s
+            .cmd(&repo_dir)
+            .env("PROVKEY_STATE_DIR", &other_machine)
+            .args(["lock", "--cache-dir"])
+            .arg(&s.cache)
+            .args(extra))
+    };
+    let r = lock_elsewhere(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("is version 3, lower than version 5 recorded in"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("--allow-downgrade"), "{r:?}");
+    assert_eq!(std::fs::read_to_string(&lock_file).unwrap(), locked);
+    // Lowered deliberately.
+    ok(&lock_elsewhere(&["--allow-downgrade"]));
+    assert!(
+        std::fs::read_to_string(&lock_file)
+            .unwrap()
+            .contains("version = 3")
+    );
 }

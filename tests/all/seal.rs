@@ -254,8 +254,8 @@ fn approve_prints_what_it_approves_and_meets_the_approver_threshold() {
         .args(["--key", w.approver.secret.to_str().unwrap()]));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("target:    prod"), "{r:?}");
-    assert!(r.stdout.contains("replaced (2):"), "{r:?}");
-    assert!(r.stdout.contains("aws_instance.bastion"), "{r:?}");
+    assert!(r.stdout.contains("replace  aws_instance.bastion"), "{r:?}");
+    assert!(r.stdout.contains("policies ("), "{r:?}");
     assert_refused(&verify_with(&out, &trust, &[]), "threshold");
 
     let r = run(provkey()

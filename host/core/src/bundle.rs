@@ -20,6 +20,9 @@ use crate::minisig::{MAX_MINISIG_BYTES, parse_key_id_hex};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const BLOBS: &str = "blobs";
+/// The most signature files a bundle may hold: each is capped in size, and their
+/// number is capped before any is read.
+pub const MAX_SIGNATURE_FILES: usize = 64;
 
 /// `manifest.json.<KEYID>.minisig`.
 pub fn signature_file_name(key_id_hex: &str) -> String {
@@ -55,6 +58,8 @@ pub enum OpenError {
     NoManifest,
     #[error("the bundle has no signature file")]
     NoSignature,
+    #[error("the bundle has {count} signature files, more than the {MAX_SIGNATURE_FILES} accepted")]
+    TooManySignatures { count: usize },
     #[error("cannot read `{name}`: {reason}")]
     Io { name: String, reason: String },
 }
@@ -151,6 +156,10 @@ fn list(dir: &OwnedFd, shown: &str) -> Result<Vec<(String, FileType)>, OpenError
 /// Opens a bundle directory and reads its manifest and signatures.
 pub fn open(path: &Path) -> Result<RawBundle, OpenError> {
     let shown = path.display().to_string();
+    // `link/` (or `link/.`) names what the link points to: the kernel follows a link
+    // at the last component when a slash comes after it, `O_NOFOLLOW` included. The
+    // path's components, rejoined, end at the name itself.
+    let path = &path.components().collect::<std::path::PathBuf>();
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => return Err(OpenError::Symlink(shown)),
         Ok(meta) if !meta.is_dir() => {
@@ -166,7 +175,15 @@ pub fn open(path: &Path) -> Result<RawBundle, OpenError> {
     let mut manifest = None;
     let mut signatures = Vec::new();
     let mut blobs = None;
-    for (name, kind) in list(&dir, &shown)? {
+    let entries = list(&dir, &shown)?;
+    let count = entries
+        .iter()
+        .filter(|(name, _)| signature_key_id(name).is_some())
+        .count();
+    if count > MAX_SIGNATURE_FILES {
+        return Err(OpenError::TooManySignatures { count });
+    }
+    for (name, kind) in entries {
         if name == MANIFEST {
             let max = crate::manifest::MAX_MANIFEST_BYTES as u64;
             let (file, _) = open_file(&dir, &name, max)?;

@@ -25,6 +25,8 @@ pub const MAX_BLOB: u64 = 64 << 30;
 pub enum Check {
     /// Trust root expired, or the clock went back.
     Clock,
+    /// The trust root is older than (or forks from) the one the target accepted.
+    TrustRoot,
     /// Opening the bundle: layout, links, file types, sizes.
     Open,
     /// Strict `.minisig` parsing.
@@ -63,6 +65,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Check::Clock => "clock",
+            Check::TrustRoot => "trust-root",
             Check::Open => "open",
             Check::MinisigParse => "minisig-parse",
             Check::Signature => "signature",
@@ -127,6 +130,87 @@ pub trait ExecutorState {
     fn knows_state(&self) -> bool {
         false
     }
+    /// The highest trust-root version accepted for `target`, with its blake3: a lower
+    /// version is refused (it may still trust a key revoked since), and so is another
+    /// trust root of the same version (from version 1 on; version 0 is a single key).
+    fn trust_root_mark(&self, _target: &str) -> Option<(u64, String)> {
+        None
+    }
+    /// The lowest `policy_set.version` still accepted for `target`.
+    fn min_policy_set_version(&self, _target: &str) -> Option<u64> {
+        None
+    }
+    /// Whether nothing is known of the target (a verification without its state):
+    /// the checks that need the state are then reported in
+    /// [`Verified::not_checked`], never failed.
+    fn stateless(&self) -> bool {
+        false
+    }
+}
+
+/// The [`ExecutorState`] of a verification that has no target state at hand.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoState;
+
+impl ExecutorState for NoState {
+    fn high_water_mark(&self, _target: &str) -> Option<u64> {
+        None
+    }
+    fn nonce_seen(&self, _target: &str, _nonce: &str) -> bool {
+        false
+    }
+    fn last_applied(&self, _target: &str) -> Option<String> {
+        None
+    }
+    fn base_state(&self, _target: &str) -> Option<BaseState> {
+        None
+    }
+    fn last_seen_time(&self) -> Option<u64> {
+        None
+    }
+    fn stateless(&self) -> bool {
+        true
+    }
+}
+
+/// What a verification without the target's state leaves unchecked.
+pub const STATE_CHECKS: [&str; 4] = [
+    "replay: the sequence above the target's high-water mark, a nonce never applied",
+    "fork: `previous_manifest` is the manifest the target applied last",
+    "base-state: the plan was made against the target's current state",
+    "trust-root and policy-set floors: not below what the target accepted",
+];
+
+/// Step 0 for a target that remembers its trust root: never an older one.
+fn check_trust_mark(
+    trust: &TrustRoot,
+    opts: &VerifyOptions,
+    state: &dyn ExecutorState,
+) -> Result<(), Refused> {
+    let Some((version, blake3)) = state.trust_root_mark(&opts.target) else {
+        return Ok(());
+    };
+    if trust.doc.version < version {
+        return Err(refuse(
+            Check::TrustRoot,
+            format!(
+                "the trust root given is version {}, and this target already accepted \
+                 version {version}: an older trust root may trust keys revoked since",
+                trust.doc.version
+            ),
+        ));
+    }
+    if trust.doc.version == version && version > 0 && trust.blake3 != blake3 {
+        return Err(refuse(
+            Check::TrustRoot,
+            format!(
+                "the trust root given is version {version} with digest `{}`, and this target \
+                 accepted version {version} with digest `{blake3}`",
+                trust.blake3
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// An in-memory [`ExecutorState`].
@@ -219,6 +303,8 @@ pub struct Verified {
     pub signers: BTreeMap<Role, BTreeSet<[u8; 32]>>,
     /// The plan body, from the verified in-memory bytes.
     pub plan_bytes: Vec<u8>,
+    /// The checks that could not run (no target state: [`STATE_CHECKS`]).
+    pub not_checked: Vec<&'static str>,
 }
 
 /// Verifies the bundle at `path` (design reference §4.5, steps 0–13).
@@ -243,9 +329,47 @@ pub fn verify_bundle(
             ),
         ));
     }
+    check_trust_mark(trust, opts, state)?;
     // 1. Open safely.
     let raw = bundle::open(path)?;
     verify_raw(&raw, trust, opts, state)
+}
+
+/// Verifies a bundle already opened (once, through its directory handle: everything
+/// it holds is read from that handle, never by path again), as [`verify_bundle`].
+pub fn verify_opened(
+    raw: &RawBundle,
+    trust: &TrustRoot,
+    opts: &VerifyOptions,
+    state: &dyn ExecutorState,
+) -> Result<Verified, Refused> {
+    trust
+        .check_expiry(opts.now)
+        .map_err(|e| refuse(Check::Clock, e.to_string()))?;
+    if let Some(seen) = state.last_seen_time()
+        && opts.now < seen
+    {
+        return Err(refuse(
+            Check::Clock,
+            format!(
+                "the clock ({}) is before the last seen time ({seen})",
+                opts.now
+            ),
+        ));
+    }
+    check_trust_mark(trust, opts, state)?;
+    verify_raw(raw, trust, opts, state)
+}
+
+/// A manifest whose signatures, thresholds, trusted comments, issuer, target and
+/// trust-root version verified (steps 2–7), before any check that depends on the
+/// executor's state.
+#[derive(Debug, Clone)]
+pub struct Authentic {
+    pub manifest: Manifest,
+    pub manifest_blake3: String,
+    /// Distinct public keys counted per role.
+    pub signers: BTreeMap<Role, BTreeSet<[u8; 32]>>,
 }
 
 fn verify_raw(
@@ -254,6 +378,22 @@ fn verify_raw(
     opts: &VerifyOptions,
     state: &dyn ExecutorState,
 ) -> Result<Verified, Refused> {
+    let Authentic {
+        manifest,
+        manifest_blake3,
+        signers,
+    } = authenticate(raw, trust, opts)?;
+    verify_state_and_content(raw, opts, state, manifest, manifest_blake3, signers)
+}
+
+/// Steps 2–7: who signed what, for which target, under which trust root. Enough to
+/// know that a manifest is authentic (for example the one a target last applied),
+/// not that it may be applied now.
+pub fn authenticate(
+    raw: &RawBundle,
+    trust: &TrustRoot,
+    opts: &VerifyOptions,
+) -> Result<Authentic, Refused> {
     // 2. Parse every .minisig strictly.
     let mut sigs = Vec::new();
     for (name, bytes) in &raw.signatures {
@@ -395,6 +535,49 @@ fn verify_raw(
             "`signers_required` differs from the executor's trust root",
         ));
     }
+    if manifest.trust_root.blake3 != trust.blake3 {
+        return Err(refuse(
+            Check::Target,
+            format!(
+                "signed under trust root `{}`, this executor holds `{}` (same version {}, \
+                 another trust root)",
+                manifest.trust_root.blake3, trust.blake3, trust.doc.version
+            ),
+        ));
+    }
+    let issuer_key_id_signed = verified.iter().any(|(_, pk, _, tc)| {
+        tc.role == Role::PlanSigner
+            && crate::blake3_hex(&pk[..]) == manifest.issuer.pk_blake3
+            && trust
+                .keys
+                .iter()
+                .any(|(k, _)| &k.key == *pk && k.key_id_hex() == manifest.issuer.minisign_keyid)
+    });
+    if !issuer_key_id_signed {
+        return Err(refuse(
+            Check::Issuer,
+            format!(
+                "`issuer.minisign_keyid` `{}` is not the key id of the issuer key",
+                manifest.issuer.minisign_keyid
+            ),
+        ));
+    }
+    Ok(Authentic {
+        manifest,
+        manifest_blake3,
+        signers,
+    })
+}
+
+/// Steps 8–13: freshness, replay, base state, blobs, policies, plan semantics.
+fn verify_state_and_content(
+    raw: &RawBundle,
+    opts: &VerifyOptions,
+    state: &dyn ExecutorState,
+    manifest: Manifest,
+    manifest_blake3: String,
+    signers: BTreeMap<Role, BTreeSet<[u8; 32]>>,
+) -> Result<Verified, Refused> {
     // 8. Freshness.
     if opts.now >= manifest.expires_at {
         return Err(refuse(
@@ -460,7 +643,7 @@ fn verify_raw(
             ),
         ));
     }
-    if state.last_applied(target) != manifest.previous_manifest {
+    if !state.stateless() && state.last_applied(target) != manifest.previous_manifest {
         return Err(refuse(
             Check::Replay,
             "fork: `previous_manifest` is not the last applied manifest",
@@ -529,11 +712,42 @@ fn verify_raw(
     if manifest.policies.is_empty() {
         return Err(refuse(Check::Policy, "no policy ran"));
     }
+    if let Some(min) = state.min_policy_set_version(target)
+        && manifest.policy_set.version < min
+    {
+        return Err(refuse(
+            Check::Policy,
+            format!(
+                "policy set version {} is below version {min}, which this target already \
+                 applied (a policy downgrade)",
+                manifest.policy_set.version
+            ),
+        ));
+    }
+    let ids: Vec<&str> = manifest.policies.iter().map(|p| p.id.as_str()).collect();
+    if crate::blake3_hex(ids.join("\n").as_bytes()) != manifest.policy_set.blake3 {
+        return Err(refuse(
+            Check::Policy,
+            "`policy_set.blake3` is not the digest of the policies that ran",
+        ));
+    }
+    if manifest.inputs.plan_file_blake3 != manifest.plan.blake3 {
+        return Err(refuse(
+            Check::Blobs,
+            "`inputs.plan_file_blake3` is not the plan blob's digest",
+        ));
+    }
     for p in &manifest.policies {
         if p.verdict != "allow" {
             return Err(refuse(
                 Check::Policy,
                 format!("policy `{}` has verdict `{}`", p.id, p.verdict),
+            ));
+        }
+        if p.input_blake3 != manifest.plan.blake3 {
+            return Err(refuse(
+                Check::Policy,
+                format!("policy `{}` ran on an input that is not the plan", p.id),
             ));
         }
         if let Some(allowed) = &opts.allowed_modules
@@ -590,10 +804,15 @@ fn verify_raw(
         ));
     }
     Ok(Verified {
-        manifest_bytes: manifest_bytes.clone(),
+        manifest_bytes: raw.manifest.clone(),
         manifest,
         manifest_blake3,
         signers,
         plan_bytes,
+        not_checked: if state.stateless() {
+            STATE_CHECKS.to_vec()
+        } else {
+            Vec::new()
+        },
     })
 }

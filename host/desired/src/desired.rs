@@ -419,14 +419,12 @@ impl Resolver<'_> {
             None => json!({}),
         };
         for path in i.files.keys() {
-            if !is_relative_file_path(path) {
+            if let Err(why) = check_relative_file_path(path) {
                 return Err(self.error(
                     instance.span(),
-                    format!(
-                        "field `instance.{name}.files`: `{path}` is not a relative path \
-                         inside the instance"
-                    ),
-                    "use `/`-separated relative paths without `.`, `..` or empty components",
+                    format!("field `instance.{name}.files`: {why}"),
+                    "use `/`-separated relative paths without `.`, `..` or empty components, \
+                     at most 255 bytes a part and 1024 bytes in all",
                 ));
             }
         }
@@ -596,15 +594,86 @@ fn sorted(items: impl IntoIterator<Item = String>) -> Vec<String> {
     set.into_iter().collect()
 }
 
-/// A path inside an instance: relative, `/`-separated, no `.`/`..`/empty parts.
+/// The longest name of one path component, in bytes: Linux's `NAME_MAX`.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The longest path inside an instance or an artifact, in bytes. The executor places
+/// it under `<target-dir>/releases/<name>-<id>/files/` (or `tmp/…` while staging);
+/// this bound leaves 3 KiB of the 4 KiB `PATH_MAX` for the target directory's own
+/// prefix, so that no path a plan names can fail on the target for its length.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// The most components a path inside an instance or an artifact has.
+pub const MAX_PATH_DEPTH: usize = 64;
+
+/// A path inside an instance: relative, `/`-separated, no `.`/`..`/empty parts,
+/// within [`MAX_NAME_BYTES`], [`MAX_PATH_BYTES`] and [`MAX_PATH_DEPTH`].
 pub fn is_relative_file_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && !path.contains('\\')
-        && !path.contains('\0')
-        && path
+    check_relative_file_path(path).is_ok()
+}
+
+/// Why `path` is not a path inside an instance or an artifact, if it is not one (see
+/// [`is_relative_file_path`]).
+pub fn check_relative_file_path(path: &str) -> Result<(), String> {
+    let shown = || {
+        let mut s: String = path.chars().take(80).collect::<String>();
+        if s.len() < path.len() {
+            s.push('…');
+        }
+        s.escape_default().to_string()
+    };
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path.contains('\0')
+        || !path
             .split('/')
             .all(|c| !c.is_empty() && c != "." && c != "..")
+    {
+        return Err(format!(
+            "`{}` is not a relative path: use `/`-separated parts without `.`, `..`, \
+             empty parts, backslashes or NUL",
+            shown()
+        ));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(format!(
+            "`{}` is {} bytes long, more than the {MAX_PATH_BYTES} a path may have",
+            shown(),
+            path.len()
+        ));
+    }
+    if let Some(long) = path.split('/').find(|c| c.len() > MAX_NAME_BYTES) {
+        return Err(format!(
+            "`{}` has a part of {} bytes, more than the {MAX_NAME_BYTES} a file name may have",
+            shown(),
+            long.len()
+        ));
+    }
+    let depth = path.split('/').count();
+    if depth > MAX_PATH_DEPTH {
+        return Err(format!(
+            "`{}` has {depth} parts, more than the {MAX_PATH_DEPTH} a path may have",
+            shown()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every path of the `files` table of an instance's attributes (a plan's
+/// `after`, a state's `attributes`): what the executor will write must be writable
+/// on any target, so that a plan is refused before it is signed, not after a claim.
+pub fn check_instance_files(attributes: &Value) -> Result<(), String> {
+    let Some(files) = attributes.get("files") else {
+        return Ok(());
+    };
+    let files = files
+        .as_object()
+        .ok_or_else(|| "`files` is not a table".to_owned())?;
+    for path in files.keys() {
+        check_relative_file_path(path).map_err(|e| format!("file {e}"))?;
+    }
+    Ok(())
 }
 
 /// The resources of one dependency cycle, in order, when there is one.

@@ -51,6 +51,8 @@ pub enum DigestError {
     Unsupported { path: PathBuf, kind: &'static str },
     #[error("`{path}` has a name that is not UTF-8")]
     NotUtf8 { path: PathBuf },
+    #[error("`{}` cannot be deployed: {why}", path.display())]
+    PathTooLong { path: Box<Path>, why: Box<str> },
     #[error("`{path}` changed while it was being hashed")]
     Changed { path: PathBuf },
     #[error("cannot canonicalize the configuration: {0}")]
@@ -145,6 +147,14 @@ fn walk(dir: &Path, prefix: &str, entries: &mut Vec<Entry>) -> Result<(), Digest
         } else {
             format!("{prefix}/{name}")
         };
+        // Bounded here, where the tree is read, so that a plan naming it is never
+        // signed: the executor could not write such a path under its target.
+        crate::desired::check_relative_file_path(&relative).map_err(|why| {
+            DigestError::PathTooLong {
+                path: path.clone().into_boxed_path(),
+                why: why.into_boxed_str(),
+            }
+        })?;
         let meta = symlink_metadata(&path)?;
         if meta.is_dir() {
             entries.push(Entry {

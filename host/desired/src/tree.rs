@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::desired::is_relative_file_path;
+use crate::desired::check_relative_file_path;
 use crate::digest::{DigestError, format_digest, is_digest};
 
 /// The `format` of a tree listing.
@@ -175,12 +175,10 @@ impl TreeListing {
         }
         let single_file = self.entries.len() == 1 && self.entries[0].path.is_empty();
         for e in &self.entries {
-            let path_ok = is_relative_file_path(&e.path) || (single_file && e.path.is_empty());
-            if !path_ok {
-                return Err(format!(
-                    "entry path `{}` is not a relative path inside the artifact",
-                    e.path.escape_default()
-                ));
+            if !(single_file && e.path.is_empty())
+                && let Err(why) = check_relative_file_path(&e.path)
+            {
+                return Err(format!("entry path {why} inside the artifact"));
             }
             match e.kind {
                 EntryKind::Dir if e.mode.is_some() || e.size.is_some() || e.blake3.is_some() => {
@@ -350,7 +348,19 @@ mod tests {
             size: Some(0),
             blake3: Some("0".repeat(64)),
         };
-        for bad in ["../x", "/etc/passwd", "a/../../x", "a//b", "a/b"] {
+        let long_name = "n".repeat(256);
+        let long_path = ["d"; 600].join("/");
+        let deep = ["d"; 65].join("/");
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            "a//b",
+            "a/b",
+            &long_name,
+            &long_path,
+            &deep,
+        ] {
             let listing = TreeListing {
                 format: TREE_FORMAT.into(),
                 format_version: TREE_FORMAT_VERSION.into(),

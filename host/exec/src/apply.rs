@@ -20,12 +20,13 @@
 //! same bundle resumes, every step being idempotent, and ends in the state an
 //! uninterrupted run leaves; any other bundle is refused until then.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use provkey_core::bundle::RawBundle;
 use provkey_core::trust::TrustRoot;
-use provkey_core::verify::{Check, Refused, VerifyOptions, verify_bundle};
+use provkey_core::verify::{Check, Refused, VerifyOptions, verify_opened};
 use provkey_desired::{Kind, State};
 use provkey_plan::ReplaceOrder;
 
@@ -36,7 +37,7 @@ use crate::fsio::DirFs;
 use crate::journal::{self, Claim};
 use crate::lock;
 use crate::release::{self, remove_tree};
-use crate::state::{self, Known, TargetState};
+use crate::state::{self, Known, TargetState, TrustMark};
 use crate::store::{Store, tree_file};
 use crate::target::{Layout, Target};
 use crate::work::{self, Op, Prepared};
@@ -124,13 +125,39 @@ pub fn apply(
     let target = Target::open(target_dir, true)?;
     let _lock = lock::acquire(&target.root, target_dir, "apply", opts.now)?;
     let layout = target.layout()?;
-    let fs = DirFs(&target.root);
     let run = Run {
         target: &target,
         layout: &layout,
         opts,
         bundle,
+        lost: RefCell::default(),
     };
+    let result = apply_locked(&run, trust, target_dir);
+    // An audit line that could not be written is never dropped silently: it is named
+    // with the outcome (an error, or a warning of the report).
+    let lost = run.lost.take();
+    match result {
+        Err(error) if !lost.is_empty() => Err(ExecError::AuditLost {
+            error: Box::new(error),
+            lost,
+        }),
+        Ok(mut report) => {
+            report
+                .warnings
+                .extend(lost.into_iter().map(|l| format!("the audit log lost {l}")));
+            Ok(report)
+        }
+        other => other,
+    }
+}
+
+fn apply_locked(
+    run: &Run<'_>,
+    trust: &TrustRoot,
+    target_dir: &Path,
+) -> Result<ApplyReport, ExecError> {
+    let (target, layout, opts, bundle) = (run.target, run.layout, run.opts, run.bundle);
+    let fs = DirFs(&target.root);
     let current = match state::load(&fs) {
         Ok(c) => c,
         Err(err) => {
@@ -160,17 +187,37 @@ pub fn apply(
     // change: an apply is never left without its record.
     audit::read(&target.root)?;
     failpoint::hit("locked");
+    // The bundle is opened once, through one directory handle: the claim match, the
+    // verification and the blobs the apply deploys are all read through it, so that
+    // swapping the directory under the executor's feet changes nothing.
     let opened = provkey_core::bundle::open(bundle);
+    failpoint::hit("opened");
     let digest = opened
         .as_ref()
         .ok()
         .map(|raw| provkey_core::blake3_hex(&raw.manifest));
+    let refused_at = |check: Check, detail: String, digest: Option<String>| {
+        run.refused(digest, None, check.name(), &detail);
+        ExecError::Refused {
+            bundle: bundle.to_path_buf(),
+            refused: Refused { check, detail },
+        }
+    };
+    // Answering "already applied" (or finishing a committed apply) needs the bundle to
+    // be the authentic manifest, signed as the trust root requires: a copy with a
+    // garbage signature is refused like any other bundle.
+    let authentic = |raw: &RawBundle| {
+        provkey_core::verify::authenticate(raw, trust, &opts.verify_options())
+            .map(|_| ())
+            .map_err(|r| refused_at(r.check, r.detail, digest.clone()))
+    };
     if claim.is_none()
-        && let (Some(cur), Some(d)) = (&current, &digest)
+        && let (Some(cur), Some(d), Ok(raw)) = (&current, &digest, &opened)
         && cur.state.applied_manifest.as_deref() == Some(d.as_str())
     {
+        authentic(raw)?;
         // The last applied bundle again: nothing to do (its apply finished).
-        run.record(
+        let _ = run.record(
             "already-applied",
             d,
             cur.high_water,
@@ -192,11 +239,14 @@ pub fn apply(
         }
         if let Some(cur) = &current
             && cur.state.applied_manifest.as_deref() == Some(claim.manifest.as_str())
+            && let Ok(raw) = &opened
         {
+            authentic(raw)?;
             // Crashed after the commit: only the end is left.
             return run.finish(cur, claim.sequence, true, Vec::new());
         }
     }
+    let raw = opened.map_err(|err| refused_at(Check::Open, err.to_string(), None))?;
     let mut verify_options = opts.verify_options();
     if let Some(claim) = &claim {
         // Resuming the claimed bundle (the digest matched above): it was fresh when it
@@ -206,7 +256,7 @@ pub fn apply(
             .claimed_at
             .max(current.as_ref().map_or(0, |c| c.last_seen));
     }
-    let verified = match verify_bundle(bundle, trust, &verify_options, &Known(current.as_ref())) {
+    let verified = match verify_opened(&raw, trust, &verify_options, &Known(current.as_ref())) {
         Ok(v) => v,
         Err(refused) => {
             run.refused(digest, None, refused.check.name(), &refused.detail);
@@ -229,10 +279,6 @@ pub fn apply(
             refused: Refused { check, detail },
         }
     };
-    let raw = match opened {
-        Ok(raw) => raw,
-        Err(err) => return Err(refuse(Check::Open, err.to_string())),
-    };
     let store = Store {
         blobs: &layout.blobs,
         trees: &layout.trees,
@@ -246,8 +292,15 @@ pub fn apply(
             work::prepare(&plan, base, &store, &trees)
         })
         .map_err(|e| refuse(Check::PlanSemantics, format!("cannot be deployed: {e}")))?;
+    let prefix_len = std::path::absolute(target_dir)
+        .map_or(target_dir.as_os_str().len(), |p| p.as_os_str().len());
+    work::check_fits(&prepared, prefix_len)
+        .map_err(|e| refuse(Check::PlanSemantics, format!("cannot be deployed: {e}")))?;
+    work::check_manifest_artifact(manifest, &prepared)
+        .map_err(|e| refuse(Check::PlanSemantics, e))?;
     let next = next_state(
         current.as_ref(),
+        trust,
         opts,
         &verified.manifest_blake3,
         manifest,
@@ -257,12 +310,14 @@ pub fn apply(
 
     let resumed = claim.is_some();
     if resumed {
+        // No change without its audit line: an apply that cannot record it stops here.
         run.record(
             "resumed",
             &verified.manifest_blake3,
             manifest.sequence,
             "resuming an interrupted apply",
-        );
+        )
+        .map_err(|_| ExecError::AuditRequired { event: "resumed" })?;
     } else {
         let claim = Claim::new(
             &verified.manifest_blake3,
@@ -278,10 +333,11 @@ pub fn apply(
             &verified.manifest_blake3,
             manifest.sequence,
             "claimed before the first change",
-        );
+        )
+        .map_err(|_| ExecError::AuditRequired { event: "claimed" })?;
     }
-    let steps = execute(&layout, &store, &raw, &prepared).map_err(|(step, detail)| {
-        run.record(
+    let steps = execute(layout, &store, &raw, &prepared).map_err(|(step, detail)| {
+        let _ = run.record(
             "failed",
             &verified.manifest_blake3,
             manifest.sequence,
@@ -294,6 +350,10 @@ pub fn apply(
             detail,
         }
     })?;
+    // The anchor: the log as it is at the commit (through this apply's `claimed` or
+    // `resumed` line). A log cut or rewritten below it no longer verifies.
+    let mut next = next;
+    next.audit_head = audit::head(&target.root)?;
     state::store(&fs, &next)?;
     failpoint::hit("committed");
     run.finish(&next, manifest.sequence, resumed, steps)
@@ -304,11 +364,19 @@ struct Run<'a> {
     layout: &'a Layout,
     opts: &'a ApplyOptions,
     bundle: &'a Path,
+    /// Audit lines that could not be appended, with the reason.
+    lost: RefCell<Vec<String>>,
 }
 
 impl Run<'_> {
+    fn lose(&self, event: &str, err: &audit::AuditError) {
+        self.lost
+            .borrow_mut()
+            .push(format!("its `{event}` line ({err})"));
+    }
+
     fn refused(&self, manifest: Option<String>, sequence: Option<u64>, check: &str, detail: &str) {
-        let _ = audit::append(
+        let appended = audit::append(
             &self.target.root,
             Record {
                 time: self.opts.now,
@@ -320,10 +388,20 @@ impl Run<'_> {
                 detail: format!("bundle `{}`: {detail}", self.bundle.display()),
             },
         );
+        if let Err(err) = appended {
+            self.lose("refused", &err);
+        }
     }
 
-    fn record(&self, event: &'static str, manifest: &str, sequence: u64, detail: &str) {
-        let _ = audit::append(
+    /// Appends an event; an error is kept in `lost` (see [`apply`]) and returned.
+    fn record(
+        &self,
+        event: &'static str,
+        manifest: &str,
+        sequence: u64,
+        detail: &str,
+    ) -> Result<(), audit::AuditError> {
+        audit::append(
             &self.target.root,
             Record {
                 time: self.opts.now,
@@ -334,7 +412,9 @@ impl Run<'_> {
                 check: None,
                 detail: detail.to_owned(),
             },
-        );
+        )
+        .map(|_| ())
+        .inspect_err(|err| self.lose(event, err))
     }
 
     /// After the commit: the audit entry (once), the claim removed, garbage collected.
@@ -406,6 +486,7 @@ fn genesis_lineage(manifest_blake3: &str) -> uuid::Uuid {
 
 fn next_state(
     current: Option<&TargetState>,
+    trust: &TrustRoot,
     opts: &ApplyOptions,
     manifest_blake3: &str,
     manifest: &provkey_core::manifest::Manifest,
@@ -424,12 +505,25 @@ fn next_state(
     state.validate()?;
     let mut nonces = current.map(|c| c.nonces.clone()).unwrap_or_default();
     nonces.insert(manifest.nonce.clone());
+    // The trust root that verified this bundle (never older than the mark: checked
+    // before) and the policy-set version become the target's floor.
+    let policy_set_version = current
+        .and_then(|c| c.policy_set_version)
+        .map_or(manifest.policy_set.version, |v| {
+            v.max(manifest.policy_set.version)
+        });
     Ok(TargetState {
         target: opts.target.clone(),
         high_water: manifest.sequence,
         nonces,
         last_seen: current.map_or(opts.now, |c| c.last_seen.max(opts.now)),
         state,
+        trust_root: Some(TrustMark {
+            version: trust.doc.version,
+            blake3: trust.blake3.clone(),
+        }),
+        policy_set_version: Some(policy_set_version),
+        audit_head: None,
     })
 }
 
@@ -471,16 +565,13 @@ fn execute(
             checked.insert(listing.digest.clone());
         }
         if w.kind == Kind::Instance {
+            // The old release stays on disk until the new state commits (garbage
+            // collection removes it then): until that moment the last committed state
+            // must stay restorable, by a re-run or by `provkey-exec abandon`.
             let remove_old = |done: &mut AppliedStep| -> Result<(), StepError> {
                 if let Some(old) = &w.old {
-                    let id = old.release_id();
-                    let step = format!("destroy:{}", w.address);
-                    if w.new.as_ref().map(|n| n.release_id()) != Some(id.clone()) {
-                        release::remove_release(layout, &id)
-                            .map_err(|e| (step.clone(), e.to_string()))?;
-                    }
-                    failpoint::hit(&step);
-                    done.removed = Some(id);
+                    failpoint::hit(&format!("destroy:{}", w.address));
+                    done.removed = Some(old.release_id());
                 }
                 Ok(())
             };

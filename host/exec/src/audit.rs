@@ -27,7 +27,7 @@ pub struct Entry {
     pub seq: u64,
     /// Unix seconds (the apply's `now`).
     pub time: u64,
-    /// `claimed`, `resumed`, `applied`, `refused`, `recovered`.
+    /// `claimed`, `resumed`, `applied`, `failed`, `refused`, `abandoned`, `recovered`.
     pub event: String,
     pub target: String,
     /// blake3 of the bundle's manifest, when it could be read.
@@ -211,5 +211,124 @@ pub fn has_applied(root: &Dir, manifest: &str) -> Result<bool, AuditError> {
     Ok(content.split(|b| *b == b'\n').any(|line| {
         serde_json::from_slice::<Entry>(line)
             .is_ok_and(|e| e.event == "applied" && e.manifest.as_deref() == Some(manifest))
+    }))
+}
+
+/// The event of the last entry about `manifest`, if any (read leniently: used to
+/// append an entry exactly once when an interrupted command runs again).
+pub fn last_event_for(root: &Dir, manifest: &str) -> Result<Option<String>, AuditError> {
+    let content = read(root)?;
+    Ok(content
+        .split(|b| *b == b'\n')
+        .rev()
+        .filter_map(|line| serde_json::from_slice::<Entry>(line).ok())
+        .find(|e| e.manifest.as_deref() == Some(manifest))
+        .map(|e| e.event))
+}
+
+/// A point of the chain: a line's `seq` and the blake3 of its bytes. The state records
+/// the head at each commit (the anchor), and an operator can keep one elsewhere
+/// (`provkey-exec log --head`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    pub seq: u64,
+    pub blake3: String,
+}
+
+impl Verified {
+    /// The head of the verified log (`None` for an empty log).
+    pub fn head(&self) -> Option<Head> {
+        self.entries.last().map(|e| Head {
+            seq: e.seq,
+            blake3: self.head.clone(),
+        })
+    }
+
+    /// The blake3 of line `seq`, when the log has it.
+    fn line_blake3(&self, seq: u64) -> Option<&str> {
+        let n = usize::try_from(seq).ok()?;
+        if n == 0 || n > self.entries.len() {
+            None
+        } else if n == self.entries.len() {
+            Some(&self.head)
+        } else {
+            Some(&self.entries[n].prev)
+        }
+    }
+
+    /// Checks that the log still holds `point` (the same line at the same place).
+    pub fn holds(&self, point: &Head, whose: &str) -> Result<(), AuditError> {
+        let line = usize::try_from(point.seq).unwrap_or(usize::MAX);
+        match self.line_blake3(point.seq) {
+            None => Err(AuditError::Broken {
+                line: self.entries.len() + 1,
+                reason: format!(
+                    "the log ends at line {}, and {whose} names line {} (blake3 {}): lines \
+                     were cut from the end",
+                    self.entries.len(),
+                    point.seq,
+                    point.blake3
+                ),
+            }),
+            Some(b3) if b3 != point.blake3 => Err(AuditError::Broken {
+                line,
+                reason: format!(
+                    "line {} is not the line {whose} names (blake3 {}, found {b3}): the log \
+                     was rewritten",
+                    point.seq, point.blake3
+                ),
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Checks the log against the state's anchor: the anchored line is there, and so is
+    /// the `applied` line of the state's manifest after it (unless an apply is still
+    /// claimed: a crash may come between the commit and that line).
+    pub fn check_anchor(
+        &self,
+        anchor: &Head,
+        applied: Option<&str>,
+        claimed: bool,
+    ) -> Result<(), AuditError> {
+        self.holds(anchor, "the state's anchor")?;
+        if let Some(manifest) = applied
+            && !claimed
+            && !self.entries.iter().any(|e| {
+                e.seq > anchor.seq
+                    && e.event == "applied"
+                    && e.manifest.as_deref() == Some(manifest)
+            })
+        {
+            return Err(AuditError::Broken {
+                line: self.entries.len() + 1,
+                reason: format!(
+                    "the state says manifest `{manifest}` was applied, and the log has no \
+                     `applied` line for it after line {}: the end of the log was cut",
+                    anchor.seq
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The log's current head, read leniently (at commit: the chain is what `verify`
+/// checks).
+pub fn head(root: &Dir) -> Result<Option<Head>, AuditError> {
+    let content = read(root)?;
+    let Some(end) = content.iter().rposition(|b| *b == b'\n') else {
+        return Ok(None);
+    };
+    let complete = &content[..end];
+    let last = complete.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+    let entry: Entry = serde_json::from_slice(last).map_err(|e| AuditError::Broken {
+        line: 0,
+        reason: format!("the last line is not an entry: {e}"),
+    })?;
+    Ok(Some(Head {
+        seq: entry.seq,
+        blake3: blake3::hash(last).to_hex().to_string(),
     }))
 }

@@ -18,6 +18,7 @@
 //! [`work`] (what a verified plan means on disk), [`apply`], [`drift`],
 //! [`failpoint`] (crash injection for tests).
 
+pub mod abandon;
 pub mod apply;
 pub mod audit;
 pub mod drift;
@@ -34,6 +35,7 @@ pub mod work;
 
 use std::path::{Path, PathBuf};
 
+pub use abandon::{AbandonReport, abandon};
 pub use apply::{AppliedStep, ApplyOptions, ApplyReport, apply};
 pub use drift::{Drift, DriftReport, drift};
 pub use state::TargetState;
@@ -89,6 +91,15 @@ pub enum ExecError {
         step: String,
         detail: String,
     },
+    #[error("cannot abandon the unfinished apply of `{}`: {detail}", dir.display())]
+    Abandon { dir: PathBuf, detail: String },
+    #[error("{error}; and the audit log lost what it was to record: {}", lost.join("; "))]
+    AuditLost {
+        error: Box<ExecError>,
+        lost: Vec<String>,
+    },
+    #[error("the audit log cannot record `{event}`: no change is made without its record")]
+    AuditRequired { event: &'static str },
     #[error(transparent)]
     State(#[from] state::StateFileError),
     #[error(transparent)]
@@ -104,6 +115,7 @@ impl ExecError {
         match self {
             ExecError::Target(_) | ExecError::WrongTarget { .. } => Exit::Usage,
             ExecError::Lock(lock::LockError::Locked { .. }) => Exit::Locked,
+            ExecError::AuditLost { error, .. } => error.exit(),
             _ => Exit::Refused,
         }
     }
@@ -133,18 +145,45 @@ impl ExecError {
                 "apply bundles for `{owner}` to this directory, or use another `--target-dir`"
             ),
             ExecError::Unfinished { .. } => {
-                "re-run `provkey-exec apply` with the bundle of that manifest to finish it; \
-                 then apply this one"
+                "re-run `provkey-exec apply` with the bundle of that manifest to finish it, \
+                 or drop it with `provkey-exec abandon --target-dir DIR`; then apply this one"
                     .into()
             }
             ExecError::Failed { .. } => {
                 "fix the cause, then re-run the same bundle: the apply resumes where it \
-                 stopped"
+                 stopped; or return the target to its last committed state with \
+                 `provkey-exec abandon --target-dir DIR`"
                     .into()
             }
+            ExecError::Abandon { .. } => {
+                "the last committed state cannot be rebuilt from the target's store: restore \
+                 the target directory from a backup"
+                    .into()
+            }
+            ExecError::State(state::StateFileError::Write(_)) => {
+                "the new state could not be committed (the claim stands): free space or fix \
+                 the target directory, then re-run the same bundle, or return to the last \
+                 committed state with `provkey-exec abandon --target-dir DIR`"
+                    .into()
+            }
+            ExecError::AuditRequired { .. } => {
+                "free space or fix `audit.log`, then re-run the same bundle (the claim stands), \
+                 or drop it with `provkey-exec abandon --target-dir DIR`"
+                    .into()
+            }
+            ExecError::AuditLost { error, .. } => format!(
+                "{}; then free space or fix `audit.log` (a regular file with one link) and \
+                 check the log with `provkey-exec log --verify`",
+                error.help()
+            ),
             ExecError::State(_) => {
                 "the state file is damaged: restore `state.json` from a backup of the \
                  target; it is never taken as \"nothing deployed\""
+                    .into()
+            }
+            ExecError::Journal(journal::JournalError::Io(_)) => {
+                "free space or fix the target directory's permissions, then re-run; nothing \
+                 was changed before the claim"
                     .into()
             }
             ExecError::Journal(_) => {
@@ -169,8 +208,29 @@ pub fn state_json(state: &provkey_desired::State) -> String {
     text
 }
 
-/// Reads and verifies the audit log of `target_dir`.
+/// Reads and verifies the audit log of `target_dir`: its chain, then the anchor the
+/// state recorded at its last commit (the anchored line is there, unchanged, and so is
+/// the `applied` line of the state's manifest).
 pub fn verify_log(target_dir: &Path) -> Result<audit::Verified, ExecError> {
     let target = target::Target::open(target_dir, false)?;
-    Ok(audit::verify(&target.root)?)
+    let log = audit::verify(&target.root)?;
+    let fs = fsio::DirFs(&target.root);
+    if let Some(current) = state::load(&fs)? {
+        let claimed = journal::load(&fs)?.is_some();
+        match &current.audit_head {
+            Some(anchor) => {
+                log.check_anchor(anchor, current.state.applied_manifest.as_deref(), claimed)?
+            }
+            // A state committed before anchors were recorded: at least not emptied.
+            None if current.state.applied_manifest.is_some() && log.entries.is_empty() => {
+                return Err(audit::AuditError::Broken {
+                    line: 1,
+                    reason: "the log is empty, and the state says a bundle was applied".into(),
+                }
+                .into());
+            }
+            None => {}
+        }
+    }
+    Ok(log)
 }

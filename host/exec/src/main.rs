@@ -29,6 +29,8 @@ enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Verify a bundle against the target's state, then apply it (destroy and replace).
     Apply(commands::apply::ApplyArgs),
+    /// Drop an unfinished apply and return the target to its last committed state.
+    Abandon(commands::abandon::AbandonArgs),
     /// Print the target's audit log; with `--verify`, check its hash chain.
     Log(commands::log::LogArgs),
     /// Compare what is deployed with what the last applied bundle says (exit 1 on drift).
@@ -48,10 +50,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Apply(args) => commands::apply::run(&args),
+        Command::Abandon(args) => commands::abandon::run(&args),
         Command::Log(args) => commands::log::run(&args),
         Command::Drift(args) => commands::drift::run(&args),
         Command::State(args) => commands::state::run(&args),
     };
+    // Standard output closed or full: say so (once) rather than panic; the exit code
+    // stays the command's, since what it did is done.
+    if let Ok(first) = commands::STDOUT_ERROR.lock()
+        && let Some(err) = first.as_ref()
+    {
+        eprintln!("warning: cannot write to standard output: {err}");
+    }
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {

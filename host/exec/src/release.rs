@@ -2,9 +2,11 @@
 //!
 //! An instance version is materialized as a new read-only release,
 //! `releases/<name>-<id>/` (`artifact/` from the store, `config.json`, `files/`),
-//! staged under `tmp/` and renamed into place whole. Its id is derived from the
-//! instance's address, artifact digest and configuration digest, so re-running an
-//! interrupted apply finds (and rechecks) the release it already built. The live
+//! staged beside it as `releases/.stage-<name>-<id>/`, made read-only (every file and
+//! directory, its own mode included) and only then renamed into place whole. Its id is
+//! derived from the instance's address, artifact digest and configuration digest, so
+//! re-running an interrupted apply finds (and rechecks, directory modes included) the
+//! release it already built. The live
 //! pointer `live/<name>` is a symbolic link `../releases/<name>-<id>`, replaced
 //! atomically by renaming a new link over it. Nothing here follows a link.
 
@@ -16,6 +18,7 @@ use cap_std::fs::Dir;
 use provkey_desired::{EntryKind, TreeListing};
 use serde_json::Value;
 
+use crate::failpoint;
 use crate::fsio::{create_new, open_regular, read_capped, remove_entry, sync_dir};
 use crate::store::{Store, StoreError, set_mode};
 use crate::target::{Layout, RELEASES};
@@ -101,9 +104,12 @@ impl Change {
     }
 }
 
+/// The mode of every directory of a release, its own included.
+const DIR_MODE: u32 = 0o555;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
-    Dir,
+    Dir { mode: u32 },
     File { blake3: String, mode: u32 },
     Other(&'static str),
 }
@@ -118,7 +124,7 @@ fn expected(inst: &Instance, listing: &TreeListing) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();
     let single = listing.entries.len() == 1 && listing.entries[0].path.is_empty();
     if !single {
-        out.insert("artifact".to_owned(), Node::Dir);
+        out.insert("artifact".to_owned(), Node::Dir { mode: DIR_MODE });
     }
     for e in &listing.entries {
         let path = if e.path.is_empty() {
@@ -131,7 +137,7 @@ fn expected(inst: &Instance, listing: &TreeListing) -> BTreeMap<String, Node> {
                 blake3: b3.to_owned(),
                 mode: file_mode(mode),
             },
-            _ => Node::Dir,
+            _ => Node::Dir { mode: DIR_MODE },
         };
         out.insert(path, node);
     }
@@ -143,12 +149,15 @@ fn expected(inst: &Instance, listing: &TreeListing) -> BTreeMap<String, Node> {
         },
     );
     if !inst.files.is_empty() {
-        out.insert("files".to_owned(), Node::Dir);
+        out.insert("files".to_owned(), Node::Dir { mode: DIR_MODE });
     }
     for (path, content) in &inst.files {
         let parts: Vec<&str> = path.split('/').collect();
         for i in 1..parts.len() {
-            out.insert(format!("files/{}", parts[..i].join("/")), Node::Dir);
+            out.insert(
+                format!("files/{}", parts[..i].join("/")),
+                Node::Dir { mode: DIR_MODE },
+            );
         }
         out.insert(
             format!("files/{path}"),
@@ -175,8 +184,13 @@ fn actual(dir: &Dir, prefix: &str, out: &mut BTreeMap<String, Node>) -> io::Resu
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            out.insert(path.clone(), Node::Dir);
             let sub = dir.open_dir_nofollow(&name)?;
+            out.insert(
+                path.clone(),
+                Node::Dir {
+                    mode: dir_mode(&sub)?,
+                },
+            );
             actual(&sub, &path, out)?;
         } else if kind.is_file() {
             let node = match open_regular(dir, &name) {
@@ -202,7 +216,7 @@ fn actual(dir: &Dir, prefix: &str, out: &mut BTreeMap<String, Node>) -> io::Resu
 
 fn describe(node: &Node) -> String {
     match node {
-        Node::Dir => "directory".into(),
+        Node::Dir { mode } => format!("directory mode {mode:o}"),
         Node::File { blake3, mode } => format!("file blake3 {blake3} mode {mode:o}"),
         Node::Other(what) => (*what).into(),
     }
@@ -237,6 +251,14 @@ pub fn compare(
     let mut have = BTreeMap::new();
     actual(&dir, "", &mut have)?;
     let mut out = Vec::new();
+    let mode = dir_mode(&dir)?;
+    if mode != DIR_MODE {
+        out.push(Difference {
+            path: String::new(),
+            change: Change::Modified,
+            detail: format!("expected directory mode {DIR_MODE:o}, found directory mode {mode:o}"),
+        });
+    }
     let paths: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
     for path in paths {
         match (want.get(path), have.get(path)) {
@@ -287,6 +309,11 @@ fn set_dir_mode(dir: &Dir, mode: u32) -> io::Result<()> {
     set_mode(&crate::fsio::dir_handle(dir)?, mode)
 }
 
+fn dir_mode(dir: &Dir) -> io::Result<u32> {
+    use cap_std::fs::PermissionsExt as _;
+    Ok(dir.dir_metadata()?.permissions().mode() & 0o777)
+}
+
 /// Removes `name` under `parent` (a release or a staging directory): links and files
 /// are unlinked, never followed; missing is fine.
 pub fn remove_tree(parent: &Dir, name: &str) -> io::Result<()> {
@@ -302,7 +329,7 @@ pub fn remove_tree(parent: &Dir, name: &str) -> io::Result<()> {
     parent.remove_dir_all(name)
 }
 
-/// Writes a staged file; durable only after [`populate`]'s `sync_filesystem`.
+/// Writes a staged file; durable only after [`build`] syncs the filesystem.
 fn write_file(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut file = create_new(dir, name, 0o600)?;
     file.write_all(bytes)?;
@@ -378,9 +405,6 @@ fn populate(
         }
         set_dir_mode(&files, 0o555).map_err(&io)?;
     }
-    // Every file and directory of the stage, their modes included, durable at once,
-    // before the stage is renamed into `releases/`.
-    crate::fsio::sync_filesystem(stage).map_err(&io)?;
     Ok(())
 }
 
@@ -400,9 +424,13 @@ pub fn build(
         }
         remove_tree(&layout.releases, &id).map_err(&io)?;
     }
-    remove_tree(&layout.tmp, &id).map_err(&io)?;
-    layout.tmp.create_dir(&id).map_err(&io)?;
-    let stage = layout.tmp.open_dir_nofollow(&id).map_err(&io)?;
+    // Staged beside the releases, so that the rename into place keeps its parent:
+    // renaming a directory to another parent needs it writable (to update its `..`),
+    // and the stage is read-only, its own mode included, before it is renamed.
+    let staged = format!(".stage-{id}");
+    remove_tree(&layout.releases, &staged).map_err(&io)?;
+    layout.releases.create_dir(&staged).map_err(&io)?;
+    let stage = layout.releases.open_dir_nofollow(&staged).map_err(&io)?;
     populate(&stage, store, inst, listing)?;
     let built = compare_dir(&stage, inst, listing).map_err(&io)?;
     if let Some(d) = built.first() {
@@ -411,11 +439,16 @@ pub fn build(
             detail: format!("{} {}: {}", d.change.as_str(), d.path, d.detail),
         });
     }
-    layout.tmp.rename(&id, &layout.releases, &id).map_err(&io)?;
+    set_dir_mode(&stage, DIR_MODE).map_err(&io)?;
+    // Every file and directory of the stage, their modes included, durable at once,
+    // before the stage is renamed into place.
+    crate::fsio::sync_filesystem(&stage).map_err(&io)?;
+    failpoint::hit(&format!("staged:{}", inst.address));
+    layout
+        .releases
+        .rename(&staged, &layout.releases, &id)
+        .map_err(&io)?;
     sync_dir(&layout.releases).map_err(&io)?;
-    sync_dir(&layout.tmp).map_err(&io)?;
-    let placed = layout.releases.open_dir_nofollow(&id).map_err(&io)?;
-    set_dir_mode(&placed, 0o555).map_err(&io)?;
     Ok(id)
 }
 
@@ -431,7 +464,7 @@ fn compare_dir(dir: &Dir, inst: &Instance, listing: &TreeListing) -> io::Result<
         {
             continue;
         }
-        if *w == Node::Dir && have.get(path) == Some(&Node::Dir) {
+        if matches!(w, Node::Dir { .. }) && matches!(have.get(path), Some(Node::Dir { .. })) {
             continue;
         }
         out.push(Difference {
@@ -490,10 +523,4 @@ pub fn read_live(layout: &Layout, name: &str) -> io::Result<Result<Option<String
         }
         _ => Err(format!("points to `{}`", text.escape_default())),
     })
-}
-
-/// Removes release `id`.
-pub fn remove_release(layout: &Layout, id: &str) -> io::Result<()> {
-    remove_tree(&layout.releases, id)?;
-    sync_dir(&layout.releases)
 }

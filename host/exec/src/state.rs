@@ -4,6 +4,8 @@
 //! {"format": "provkey-executor-state", "format_version": "0.1",
 //!  "target": "prod", "high_water": 7, "last_seen": 1790000000,
 //!  "nonces": ["…32 hex…", …],
+//!  "trust_root": {"version": 3, "blake3": "…"}, "policy_set_version": 2,
+//!  "audit_head": {"seq": 12, "blake3": "…"},
 //!  "state": {"format": "provkey-state", "lineage": "…", "serial": 3,
 //!            "applied_manifest": "…", "resources": […]},
 //!  "checksum": "…64 hex…"}
@@ -12,10 +14,11 @@
 //! `state` is the target's state as `provkey plan --state` reads it (`provkey-exec
 //! state` prints it); the rest is what only the executor needs (the target this
 //! directory belongs to, the sequence high-water mark, every nonce applied, the latest
-//! time seen). `checksum` is blake3 over the RFC 8785 canonical JSON of the object
-//! without it: a damaged file is refused, never read as "nothing deployed". The whole
-//! file is replaced at once ([`crate::fsio::write_atomic`]), so the state, the
-//! high-water mark and the nonce log move together.
+//! time seen, the highest trust-root version accepted with its digest, the highest
+//! policy-set version applied, the audit log's head at the commit). `checksum` is blake3 over the RFC 8785 canonical JSON
+//! of the object without it: a damaged file is refused, never read as "nothing
+//! deployed". The whole file is replaced at once ([`crate::fsio::write_atomic`]), so
+//! the state, the high-water mark, the nonce log and the trust marks move together.
 
 use std::collections::BTreeSet;
 
@@ -47,6 +50,23 @@ pub struct TargetState {
     pub last_seen: u64,
     /// What is deployed (lineage, serial, resources, the last manifest applied).
     pub state: State,
+    /// The highest trust-root version accepted here, with its digest: a lower version
+    /// (an old file that still trusts a revoked key) is refused.
+    pub trust_root: Option<TrustMark>,
+    /// The highest policy-set version applied here: a bundle checked under a lower
+    /// one is refused.
+    pub policy_set_version: Option<u64>,
+    /// The audit log's head when this state was committed: `log --verify` checks that
+    /// the log still holds that line (not cut, not rewritten).
+    pub audit_head: Option<crate::audit::Head>,
+}
+
+/// A trust root as a target remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustMark {
+    pub version: u64,
+    pub blake3: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -59,6 +79,12 @@ struct Body {
     last_seen: u64,
     nonces: Vec<String>,
     state: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trust_root: Option<TrustMark>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy_set_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit_head: Option<crate::audit::Head>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -71,6 +97,12 @@ struct FileForm {
     last_seen: u64,
     nonces: Vec<String>,
     state: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trust_root: Option<TrustMark>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy_set_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit_head: Option<crate::audit::Head>,
     checksum: String,
 }
 
@@ -79,6 +111,8 @@ struct FileForm {
 pub enum StateFileError {
     #[error("cannot read `{STATE_FILE}`: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot write `{STATE_FILE}`: {0}")]
+    Write(#[source] std::io::Error),
     #[error("`{STATE_FILE}` is damaged: {0}")]
     Damaged(String),
 }
@@ -99,6 +133,9 @@ impl TargetState {
             last_seen: self.last_seen,
             nonces: self.nonces.iter().cloned().collect(),
             state: self.state.clone(),
+            trust_root: self.trust_root.clone(),
+            policy_set_version: self.policy_set_version,
+            audit_head: self.audit_head.clone(),
         }
     }
 
@@ -114,6 +151,9 @@ impl TargetState {
             last_seen: body.last_seen,
             nonces: body.nonces,
             state: body.state,
+            trust_root: body.trust_root,
+            policy_set_version: body.policy_set_version,
+            audit_head: body.audit_head,
             checksum: sum,
         };
         let mut bytes = serde_json::to_vec_pretty(&form)
@@ -144,6 +184,9 @@ impl TargetState {
             last_seen: form.last_seen,
             nonces: form.nonces,
             state: form.state,
+            trust_root: form.trust_root,
+            policy_set_version: form.policy_set_version,
+            audit_head: form.audit_head,
         };
         if checksum(&body)? != form.checksum {
             return Err(damaged("the checksum does not match the content".into()));
@@ -155,6 +198,9 @@ impl TargetState {
             nonces: body.nonces.into_iter().collect(),
             last_seen: body.last_seen,
             state: body.state,
+            trust_root: body.trust_root,
+            policy_set_version: body.policy_set_version,
+            audit_head: body.audit_head,
         })
     }
 
@@ -186,7 +232,7 @@ pub fn load(fs: &dyn DurableFs) -> Result<Option<TargetState>, StateFileError> {
 /// Replaces the state file durably (failpoints `state.*`).
 pub fn store(fs: &dyn DurableFs, state: &TargetState) -> Result<(), StateFileError> {
     let bytes = state.to_bytes()?;
-    write_atomic(fs, STATE_FILE, &bytes, "state")?;
+    write_atomic(fs, STATE_FILE, &bytes, "state").map_err(StateFileError::Write)?;
     Ok(())
 }
 
@@ -217,5 +263,16 @@ impl ExecutorState for Known<'_> {
     }
     fn knows_state(&self) -> bool {
         true
+    }
+    fn trust_root_mark(&self, target: &str) -> Option<(u64, String)> {
+        self.0
+            .filter(|s| s.target == target)
+            .and_then(|s| s.trust_root.as_ref())
+            .map(|m| (m.version, m.blake3.clone()))
+    }
+    fn min_policy_set_version(&self, target: &str) -> Option<u64> {
+        self.0
+            .filter(|s| s.target == target)
+            .and_then(|s| s.policy_set_version)
     }
 }

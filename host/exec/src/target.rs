@@ -16,6 +16,7 @@
 //!     artifact/…                  the artifact tree (a file, for a one-file artifact)
 //!     config.json                 the instance's configuration (canonical JSON)
 //!     files/…                     the instance's files
+//!   releases/.stage-<name>-<id>/  a release being built (made read-only, then renamed)
 //!   live/<name> -> ../releases/<name>-<id>   the live pointer of each instance
 //!   tmp/             staging (emptied after each apply)
 //! ```
@@ -23,7 +24,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 use crate::fsio::ensure_dir;
@@ -77,6 +77,10 @@ impl Target {
     /// Opens the target directory, creating it when `create` and it is absent. The
     /// path itself must not be a symbolic link.
     pub fn open(path: &Path, create: bool) -> Result<Target, TargetError> {
+        let shown = path;
+        // `link/` names what the link points to (the kernel follows a link at the last
+        // component when a slash comes after it): check and open the name itself.
+        let path = &path.components().collect::<PathBuf>();
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(TargetError::Symlink {
@@ -102,14 +106,22 @@ impl Target {
                 });
             }
         }
-        let root = Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| {
-            TargetError::Open {
-                path: path.to_path_buf(),
-                source,
-            }
+        // Opened without following a link at the last component, so that one swapped
+        // in after the check above is refused too.
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|err| match err {
+            rustix::io::Errno::LOOP => TargetError::Symlink {
+                path: shown.to_path_buf(),
+            },
+            other => TargetError::Open {
+                path: shown.to_path_buf(),
+                source: other.into(),
+            },
         })?;
+        let root = Dir::from_std_file(std::fs::File::from(fd));
         Ok(Target {
-            path: path.to_path_buf(),
+            path: shown.to_path_buf(),
             root,
         })
     }

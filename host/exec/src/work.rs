@@ -62,6 +62,26 @@ pub fn is_safe_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// Checks that every path a plan's instances write is one the executor can write on
+/// any target (see [`provkey_desired::desired::check_relative_file_path`]): `provkey
+/// plan` and `provkey seal` refuse such a plan, so that it is never signed.
+pub fn check_plan_paths(plan: &Plan) -> Result<(), String> {
+    for change in &plan.changes {
+        if change.resource_type != "instance" {
+            continue;
+        }
+        if let Some(after) = change.after.as_ref().and_then(|a| a.value()) {
+            provkey_desired::desired::check_instance_files(after).map_err(|why| {
+                format!(
+                    "`{}`: {why}: no target could hold it",
+                    change.address.escape_default()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// An instance from its recorded attributes (a plan's `after`, a state's `attributes`).
 pub fn instance_from(address: &str, name: &str, attributes: &Value) -> Result<Instance, String> {
     let artifact_digest = attributes
@@ -91,10 +111,10 @@ pub fn instance_from(address: &str, name: &str, attributes: &Value) -> Result<In
         .as_object()
         .ok_or_else(|| format!("`{address}`: `files` is not a table"))?
     {
-        if !provkey_desired::desired::is_relative_file_path(path) {
+        if let Err(why) = provkey_desired::desired::check_relative_file_path(path) {
             return Err(format!(
-                "`{address}`: file path `{}` is not a relative path inside the instance",
-                path.escape_default()
+                "`{address}`: file path {why}: it is not a relative path inside the instance \
+                 that every target can hold"
             ));
         }
         let text = content
@@ -304,4 +324,71 @@ pub fn prepare(
         ));
     }
     Ok(Prepared { work, resources })
+}
+
+/// The longest path the executor creates under a target, in bytes: Linux's
+/// `PATH_MAX` (4096) less its NUL.
+pub const MAX_TARGET_PATH: usize = 4095;
+
+/// Checks that every path the releases of `prepared` hold fits under a target
+/// directory whose absolute path is `prefix_len` bytes long, so that a plan fails
+/// here, before the claim, rather than half-way through its apply.
+pub fn check_fits(prepared: &Prepared, prefix_len: usize) -> Result<(), String> {
+    for w in &prepared.work {
+        let (Some(new), Some(listing)) = (&w.new, &w.listing) else {
+            continue;
+        };
+        let release = prefix_len + "/releases/".len() + new.release_id().len();
+        let files = new.files.keys().map(|p| ("/files/".len() + p.len(), p));
+        let artifact = listing
+            .entries
+            .iter()
+            .map(|e| ("/artifact/".len() + e.path.len(), &e.path));
+        if let Some((longest, path)) = files.chain(artifact).max_by_key(|(len, _)| *len)
+            && release + longest > MAX_TARGET_PATH
+        {
+            return Err(format!(
+                "`{}` would write a path of {} bytes (`{}…` under this target directory), \
+                 more than the {MAX_TARGET_PATH} the system allows",
+                w.address,
+                release + longest,
+                path.chars().take(40).collect::<String>().escape_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the manifest's `artifact` (what `provkey approve` shows as the artifact of
+/// the release) against what the plan deploys: every artifact the plan creates or
+/// replaces, or starts an instance on, must be that one (by its tree digest, or, for
+/// a one-file artifact, by the file's blake3). A plan that deploys anything else under
+/// that label is refused.
+pub fn check_manifest_artifact(manifest: &Manifest, prepared: &Prepared) -> Result<(), String> {
+    let Some(named) = &manifest.artifact else {
+        return Ok(());
+    };
+    let b3 = &named.digest.blake3;
+    for w in &prepared.work {
+        if !matches!(w.op, Op::Create | Op::Replace(_)) {
+            continue;
+        }
+        let Some(listing) = &w.listing else {
+            continue;
+        };
+        let single = match listing.entries.as_slice() {
+            [only] if only.path.is_empty() => only.file().map(|(f, _, _)| f),
+            _ => None,
+        };
+        let matches = listing.digest.strip_prefix("blake3:") == Some(b3.as_str())
+            || single == Some(b3.as_str());
+        if !matches {
+            return Err(format!(
+                "`{}` deploys artifact `{}`, but the manifest's `artifact` is `{}` (blake3 {b3}): \
+                 the approved artifact is not what the plan deploys",
+                w.address, listing.digest, named.uri
+            ));
+        }
+    }
+    Ok(())
 }

@@ -230,6 +230,9 @@ fn target_state(serial: u64, resources: usize) -> TargetState {
         nonces: (0..serial).map(|n| format!("{n:032x}")).collect(),
         last_seen: 1_790_000_000 + serial,
         state,
+        trust_root: None,
+        policy_set_version: None,
+        audit_head: None,
     }
 }
 

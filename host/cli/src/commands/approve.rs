@@ -58,21 +58,41 @@ pub fn execute(args: ApproveArgs) -> CliResult<Exit> {
         Some(a) => println!("  artifact:  {} (blake3 {})", a.uri, a.digest.blake3),
         None => println!("  artifact:  none"),
     }
-    for (label, wanted) in [("replaced", true), ("destroyed", false)] {
-        let changes: Vec<&str> = plan
-            .changes
-            .iter()
-            .filter(|c| match c.action {
-                provkey_plan::Action::Replace(_) => wanted,
-                provkey_plan::Action::Destroy => !wanted,
-                _ => false,
+    // Every change, with what it deploys: the approver signs these digests, not a label.
+    println!("  changes ({}):", plan.changes.len());
+    for c in &plan.changes {
+        let after = c.after.as_ref().and_then(|a| a.value());
+        let before = c.before.as_ref().and_then(|b| b.value());
+        let digests = |v: Option<&serde_json::Value>| {
+            let v = v?;
+            let artifact = v
+                .pointer("/artifact/digest")
+                .or_else(|| v.get("digest"))
+                .and_then(|d| d.as_str())
+                .unwrap_or("(no digest: a mutable reference)");
+            Some(match v.get("config_digest").and_then(|d| d.as_str()) {
+                Some(config) => format!("artifact {artifact}, config {config}"),
+                None => format!("artifact {artifact}"),
             })
-            .map(|c| c.address.as_str())
-            .collect();
-        println!("  {label} ({}):", changes.len());
-        for address in changes {
-            println!("    {address}");
+        };
+        let action = c.action.name();
+        match (&c.action, digests(after), digests(before)) {
+            (provkey_plan::Action::Destroy, _, Some(old)) => {
+                println!("    {action:<8} {}  removes {old}", c.address)
+            }
+            (provkey_plan::Action::Replace(_), Some(new), Some(old)) => {
+                println!("    {action:<8} {}  deploys {new} (was {old})", c.address)
+            }
+            (_, Some(new), _) => println!("    {action:<8} {}  deploys {new}", c.address),
+            _ => println!("    {action:<8} {}", c.address),
         }
+    }
+    println!("  policies ({}):", manifest.policies.len());
+    for p in &manifest.policies {
+        println!(
+            "    {} {}: {} (module blake3 {})",
+            p.id, p.policy_version, p.verdict, p.module_blake3
+        );
     }
 
     let sig = super::seal::sign_manifest(&key, &raw.manifest, &manifest, Role::Approver)?;

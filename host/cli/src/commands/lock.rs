@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::exit::{CliResult, Exit};
+use crate::exit::{CliError, CliResult, Exit};
 use crate::policy_set::{self, PolicySetContext, fetch::ComponentCache, review};
 
 #[derive(Args, Debug)]
@@ -23,6 +23,10 @@ pub struct LockArgs {
     /// Cache nothing.
     #[arg(long)]
     pub no_cache: bool,
+    /// Accept an organization set version lower than the one `provkey.lock` already
+    /// records (a deliberate downgrade, to review in the lock file's diff).
+    #[arg(long)]
+    pub allow_downgrade: bool,
 }
 
 pub fn execute(args: LockArgs) -> CliResult<Exit> {
@@ -42,6 +46,30 @@ pub fn execute(args: LockArgs) -> CliResult<Exit> {
     )?;
     let lock = resolved.to_lock(&ctx);
     let path = ctx.lock_path();
+    // The lock file is the floor: it travels with the repository, so a machine that
+    // never saw the newer set (no local record) still refuses to go back.
+    if !args.allow_downgrade && path.exists() {
+        let previous = policy_set::Lock::read(&path)?;
+        for set in &lock.set {
+            if let Some(old) = previous.set.iter().find(|old| old.name == set.name)
+                && set.version < old.version
+            {
+                return Err(CliError::bad_input(anyhow::anyhow!(
+                    "set `{}` from `{}` is version {}, lower than version {} recorded in `{}`: \
+                     refusing a downgrade; nothing was written",
+                    set.name,
+                    set.source,
+                    set.version,
+                    old.version,
+                    path.display()
+                ))
+                .with_help(
+                    "ask the publisher for the current version, or pass `--allow-downgrade` \
+                     to lower it deliberately (and review the lock file's diff)",
+                ));
+            }
+        }
+    }
     review::write_atomic(&path, lock.to_text()?.as_bytes())?;
     for set in &lock.set {
         println!(

@@ -100,6 +100,14 @@ pub fn run_plan(
                     .to_string(),
             ),
         })?;
+    provkey_exec::work::check_plan_paths(&planned.plan).map_err(|why| CliError {
+        exit: Exit::PolicyFailed,
+        error: anyhow::anyhow!("the planner's plan cannot be deployed: {why}"),
+        help: Some(
+            "shorten the instance's file paths (at most 255 bytes a part, 1024 bytes in all)"
+                .to_string(),
+        ),
+    })?;
     tracing::info!(
         planner = %planner.metadata.id,
         elapsed_ms = planned.elapsed.as_millis(),

@@ -53,6 +53,10 @@ pub struct PublishArgs {
     /// The policy-publisher's secret key.
     #[arg(long, value_name = "PUBLISHER_KEY")]
     pub key: PathBuf,
+    /// The organization's trust root: the key must hold the `policy-publisher` role in
+    /// it (a set signed by any other key is refused by every `lock` anyway).
+    #[arg(long, value_name = "TRUST_ROOT")]
+    pub trust: PathBuf,
     /// The set's version: above every version published before.
     #[arg(long)]
     pub version: u64,
@@ -130,6 +134,30 @@ pub fn execute(command: PolicyCommand) -> CliResult<Exit> {
     }
 }
 
+/// Refuses a key that does not hold the `policy-publisher` role in `trust`.
+fn check_publisher(trust: &Path, key: &provkey_core::keys::SecretKey) -> CliResult<()> {
+    let bytes = std::fs::read(trust)
+        .map_err(|e| bad(format!("cannot read trust root `{}`: {e}", trust.display())))?;
+    let root = provkey_core::trust::TrustRoot::parse_unsigned(&bytes)
+        .map_err(|e| bad(format!("trust root `{}`: {e}", trust.display())))?;
+    let holds = root.keys.iter().any(|(pk, roles)| {
+        pk.key == key.public().key && roles.contains(&provkey_core::minisig::Role::PolicyPublisher)
+    });
+    if !holds {
+        return Err(bad(format!(
+            "key {} does not hold the `policy-publisher` role in trust root `{}`; nothing \
+             was written",
+            key.public().key_id_hex(),
+            trust.display()
+        ))
+        .with_help(
+            "publish with a policy-publisher key, or add this one with `provkey trust \
+             add-key … --role policy-publisher` and sign the trust root",
+        ));
+    }
+    Ok(())
+}
+
 fn publish(args: &PublishArgs) -> CliResult<Exit> {
     if args.out.exists() || args.out.symlink_metadata().is_ok() {
         return Err(bad(format!("`{}` already exists", args.out.display()))
@@ -153,6 +181,7 @@ fn publish(args: &PublishArgs) -> CliResult<Exit> {
         return Err(bad(format!("`{}` lists no policy", desc_path.display())));
     }
     let key = load_secret_key(&args.key, &args.password)?;
+    check_publisher(&args.trust, &key)?;
     let runtime = args.runtime.build()?;
     let mut policies = Vec::new();
     let mut components = Vec::new();

@@ -153,6 +153,20 @@ pub fn execute(args: SealArgs) -> CliResult<Exit> {
             ),
         });
     }
+    if let Err(why) = provkey_exec::work::check_plan_paths(&run.plan) {
+        return Err(CliError {
+            exit: Exit::BadInput,
+            error: anyhow!(
+                "refusing to seal `{}`: {why}; nothing was written",
+                args.plan.display()
+            ),
+            help: Some(
+                "shorten the instance's file paths (at most 255 bytes a part, 1024 bytes in \
+                 all) in the desired state, then plan again"
+                    .into(),
+            ),
+        });
+    }
     if let Some(change) = run
         .plan
         .changes

@@ -98,6 +98,47 @@ impl ComponentCache {
         }
     }
 
+    /// `<cache dir>/sets/<blake3>.json`, the signature beside it as `.minisig`.
+    fn set_path(&self, blake3: &str) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?.parent()?.join("sets");
+        Some(dir.join(format!("{blake3}.json")))
+    }
+
+    /// A published set file with this digest and its signature, when both are cached
+    /// (the signature is verified by the caller, as for a fetched one).
+    pub fn get_set(&self, blake3: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let path = self.set_path(blake3)?;
+        let bytes = std::fs::read(&path).ok()?;
+        if provkey_core::blake3_hex(&bytes) != blake3 {
+            tracing::warn!(
+                "ignoring `{}`: its content does not match its digest",
+                path.display()
+            );
+            return None;
+        }
+        let sig = std::fs::read(path.with_extension("minisig")).ok()?;
+        tracing::info!("set {blake3} from the cache");
+        Some((bytes, sig))
+    }
+
+    /// Caches a published set file and its signature (best effort).
+    pub fn put_set(&self, bytes: &[u8], sig: &[u8]) {
+        let Some(path) = self.set_path(&provkey_core::blake3_hex(bytes)) else {
+            return;
+        };
+        if path.exists() && path.with_extension("minisig").exists() {
+            return;
+        }
+        let stored = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| write_new(&path.with_extension("minisig"), sig))
+            .and_then(|()| write_new(&path, bytes));
+        if let Err(err) = stored {
+            tracing::warn!("cannot cache set `{}`: {err}", path.display());
+        }
+    }
+
     /// Stores a component under its digest (best effort: a cache that cannot be
     /// written only costs a fetch next time).
     pub fn put(&self, bytes: &[u8]) {
@@ -121,4 +162,13 @@ impl ComponentCache {
             tracing::warn!("cannot cache component `{}`: {err}", path.display());
         }
     }
+}
+
+/// Writes `path` whole, by a rename (a reader never sees half of it).
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

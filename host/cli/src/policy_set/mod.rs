@@ -366,7 +366,8 @@ pub fn resolve(
                 "give `--trust TRUST_ROOT` or `trust = \"trust-root.json\"` in provkey.toml",
             ));
         };
-        let (doc, locked) = verify_set(name, &source, trust)?;
+        let pinned = lock.and_then(|l| l.set.iter().find(|s| &s.name == name));
+        let (doc, locked) = verify_set(name, &source, trust, cache, pinned)?;
         for id in set.policy.keys() {
             if !doc.policies.iter().any(|p| &p.id == id) {
                 return Err(bad(format!(
@@ -461,20 +462,35 @@ pub fn resolve(
 /// policy-publisher key of the trust root, trusted comment echoing digest, name,
 /// version and expiry), its name, expiry, and that its version is not lower than
 /// one already seen from that publisher. Records the version as seen.
+///
+/// With a lock (`pinned`), the set is read from the cache by its locked digest when it
+/// is there: a locked, cached set needs no network (only `provkey lock` goes to the
+/// source for a newer publication). It is verified the same way either way.
 fn verify_set(
     name: &str,
     source: &Source,
     trust: &TrustRoot,
+    cache: &ComponentCache,
+    pinned: Option<&LockedSet>,
 ) -> CliResult<(PolicySetDoc, LockedSet)> {
     let at = source.display();
     let fetch = |file: &str| {
         source.get(file, MAX_SET_BYTES as u64).map_err(|e| {
             bad(format!("set `{name}`: cannot read `{file}` from `{at}`: {e}"))
-                .with_help("publish the set with `provkey policy publish DIR --key PUBLISHER_KEY --version N --out OUT`")
+                .with_help("publish the set with `provkey policy publish DIR --key PUBLISHER_KEY --trust TRUST_ROOT --version N --out OUT`")
         })
     };
-    let bytes = fetch(SET_FILE)?;
-    let sig = fetch(SET_SIGNATURE_FILE)?;
+    let cached = pinned
+        .filter(|p| p.source == at)
+        .and_then(|p| cache.get_set(&p.blake3));
+    let (bytes, sig) = match cached {
+        Some(pair) => pair,
+        None => {
+            let bytes = fetch(SET_FILE)?;
+            let sig = fetch(SET_SIGNATURE_FILE)?;
+            (bytes, sig)
+        }
+    };
     let doc = PolicySetDoc::from_bytes(&bytes)
         .map_err(|e| bad(format!("set `{name}` at `{at}`: `{SET_FILE}` {e}")))?;
     let publisher = provkey_core::statement::verify_statement(
@@ -515,6 +531,7 @@ fn verify_set(
         .with_help("a published set's version only grows: ask the publisher for the current version"));
     }
     state::record(&pk, name, doc.version)?;
+    cache.put_set(&bytes, &sig);
     let locked = LockedSet {
         name: name.to_string(),
         source: at,

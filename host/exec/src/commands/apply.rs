@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use provkey_exec::{ApplyOptions, Exit, apply};
 
+use super::outln;
 use super::{CheckArgs, Failure, TrustArgs, trust};
 
 #[derive(clap::Args)]
@@ -29,7 +30,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Failure> {
     opts.engine_version = args.check.engine_version.clone();
     let report = apply(&args.bundle, &trust, &opts, &args.target_dir)?;
     if report.already_applied {
-        println!(
+        outln!(
             "already applied: bundle `{}` (sequence {}, manifest {}) is the last one applied to `{}`; nothing to do",
             args.bundle.display(),
             report.sequence,
@@ -38,7 +39,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Failure> {
         );
         return Ok(Exit::Ok);
     }
-    println!(
+    outln!(
         "applied: bundle `{}` to `{}` (target `{}`): sequence {}, manifest {}, state lineage {} serial {}{}",
         args.bundle.display(),
         args.target_dir.display(),
@@ -60,7 +61,7 @@ pub fn run(args: &ApplyArgs) -> Result<Exit, Failure> {
             (None, Some(old)) => format!("  removed {old}"),
             (None, None) => String::new(),
         };
-        println!("  {:<8} {}{detail}", step.action, step.address);
+        outln!("  {:<8} {}{detail}", step.action, step.address);
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use provkey_exec::{Exit, drift};
 
 use super::Failure;
+use super::outln;
 
 #[derive(clap::Args)]
 pub struct DriftArgs {
@@ -18,26 +19,26 @@ pub fn run(args: &DriftArgs) -> Result<Exit, Failure> {
     let report = drift(&args.target_dir, provkey_core::unix_now())?;
     if !report.has_drift() {
         match report.serial {
-            Some(serial) => println!(
+            Some(serial) => outln!(
                 "no drift: `{}` matches state serial {serial} ({} instance(s))",
                 args.target_dir.display(),
                 report.instances
             ),
-            None => println!(
+            None => outln!(
                 "no drift: `{}` was never deployed",
                 args.target_dir.display()
             ),
         }
         return Ok(Exit::Ok);
     }
-    println!(
+    outln!(
         "drift: {} difference(s) in `{}` from state serial {}:",
         report.drift.len(),
         args.target_dir.display(),
         report.serial.unwrap_or_default()
     );
     for d in &report.drift {
-        println!(
+        outln!(
             "  {:<8} {:<20} {}  ({})",
             d.change.as_str(),
             d.address,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod abandon;
 pub mod apply;
 pub mod drift;
 pub mod log;
@@ -7,6 +8,45 @@ pub mod state;
 pub mod verify;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The first error writing standard output (a closed pipe, a full disk), reported
+/// once at exit instead of a panic: what the command did is done either way.
+pub static STDOUT_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+/// Writes a line to standard output; an error is remembered (see [`STDOUT_ERROR`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let written = writeln!(out, $($arg)*).and_then(|()| out.flush());
+        if let Err(err) = written {
+            $crate::commands::remember_stdout_error(&err);
+        }
+    }};
+}
+pub(crate) use outln;
+
+/// Writes to standard output without a newline, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let written = write!(out, $($arg)*).and_then(|()| out.flush());
+        if let Err(err) = written {
+            $crate::commands::remember_stdout_error(&err);
+        }
+    }};
+}
+pub(crate) use out;
+
+pub fn remember_stdout_error(err: &std::io::Error) {
+    if let Ok(mut first) = STDOUT_ERROR.lock()
+        && first.is_none()
+    {
+        *first = Some(err.to_string());
+    }
+}
 
 use provkey_core::trust::TrustRoot;
 use provkey_exec::trust_file::{TrustLoadError, load_trust};

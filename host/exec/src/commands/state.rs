@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use provkey_exec::{Exit, read_state, state_json};
 
 use super::Failure;
+use super::out;
 
 #[derive(clap::Args)]
 pub struct StateArgs {
@@ -17,7 +18,7 @@ pub struct StateArgs {
 pub fn run(args: &StateArgs) -> Result<Exit, Failure> {
     match read_state(&args.target_dir)? {
         Some(state) => {
-            print!("{}", state_json(&state.state));
+            out!("{}", state_json(&state.state));
             Ok(Exit::Ok)
         }
         None => Err(Failure {
