@@ -69,6 +69,36 @@ fn a_sealed_bundle_has_the_documented_layout_and_verifies() {
     assert_accepted(&verify_rooted(&w.rooted_copy().bundle, &[]));
 }
 
+/// The plan's blobs hold its values in clear, sensitive ones included.
+#[cfg(unix)]
+#[test]
+fn a_sealed_bundle_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let w = world();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&w.simple), 0o700);
+    let mut files = 0;
+    for entry in walk(&w.simple) {
+        let expected = if entry.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&entry), expected, "{}", entry.display());
+        files += usize::from(entry.is_file());
+    }
+    assert!(files >= 3, "{files} files");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
 #[test]
 fn seal_refuses_a_plan_with_mandatory_findings_and_writes_nothing() {
     let w = world();

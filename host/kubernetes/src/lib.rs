@@ -77,8 +77,9 @@ impl KubernetesError {
 /// names an `apiVersion` or is an array. A plan file never does.
 pub fn looks_like_kubernetes(text: &str) -> bool {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.starts_with('[') {
-        return true;
+    if let Some(items) = trimmed.strip_prefix('[') {
+        // An array of objects; `[1, 2]` is left to the plan reader's error.
+        return items.trim_start().starts_with('{');
     }
     if trimmed.starts_with('{') {
         // Only the top level counts; a Terraform plan may hold a manifest deep inside.
@@ -566,6 +567,8 @@ mod tests {
 
     #[test]
     fn plans_are_not_taken_for_manifests() {
+        assert!(!looks_like_kubernetes("[1, 2, 3]"));
+        assert!(looks_like_kubernetes(" [ {\"apiVersion\": \"v1\"}]"));
         let terraform = r#"{"format_version":"1.2","resource_changes":[{"change":{"after":{"manifest":{"apiVersion":"v1"}}}}]}"#;
         assert!(!looks_like_kubernetes(terraform));
         assert!(!looks_like_kubernetes(

@@ -105,7 +105,7 @@ pub fn execute(args: ApproveArgs) -> CliResult<Exit> {
             path.display()
         )));
     }
-    write_new(&path, sig.to_text().as_bytes(), 0o644)?;
+    write_new(&path, sig.to_text().as_bytes(), 0o600)?;
     println!(
         "approved by {}: `{}`",
         key.public().key_id_hex(),

@@ -456,17 +456,25 @@ fn write_bundle(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bundle".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    // The plan's blobs hold its values in clear, sensitive ones included: the
+    // bundle is readable by its owner only (directories 0700, files 0600).
     let result = (|| -> std::io::Result<()> {
-        std::fs::create_dir_all(tmp.join(bundle::BLOBS))?;
-        std::fs::write(tmp.join(bundle::MANIFEST), manifest)?;
-        std::fs::write(tmp.join(bundle::signature_file_name(key_id)), sig)?;
+        private_dir(&tmp)?;
+        private_dir(&tmp.join(bundle::BLOBS))?;
+        private_file(&tmp.join(bundle::MANIFEST), manifest)?;
+        private_file(
+            &tmp.join(bundle::signature_file_name(key_id)),
+            sig.as_bytes(),
+        )?;
         for (digest, (_, bytes)) in blobs {
-            std::fs::write(tmp.join(bundle::BLOBS).join(digest), bytes)?;
+            private_file(&tmp.join(bundle::BLOBS).join(digest), bytes)?;
         }
         if let Some((digest, path, _)) = artifact
             && !blobs.contains_key(digest)
         {
-            std::fs::copy(path, tmp.join(bundle::BLOBS).join(digest))?;
+            let copy = tmp.join(bundle::BLOBS).join(digest);
+            std::fs::copy(path, &copy)?;
+            set_private(&copy)?;
         }
         std::fs::rename(&tmp, out)
     })();
@@ -477,6 +485,32 @@ fn write_bundle(
             out.display()
         )));
     }
+    Ok(())
+}
+
+/// Creates `dir` readable by its owner only.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a new file readable by its owner only.
+fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, bytes)
+}
+
+/// Makes an existing file readable by its owner only.
+fn set_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }
 
