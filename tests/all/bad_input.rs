@@ -144,3 +144,67 @@ fn missing_plan_argument_is_bad_usage() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--plan"), "{run:?}");
 }
+
+#[test]
+fn invalid_utf8_names_line_and_column() {
+    let mut bytes = b"{\n  \"format_version\": \"1.2\",\n  \"h\xc3\xa9\": \"".to_vec();
+    bytes.extend_from_slice(&[0xff, b'"', b'}']);
+    let run = check_file("binary.json", &bytes);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("not UTF-8 text (invalid byte at line 3, column 10)"),
+        "{run:?}"
+    );
+}
+
+/// A plan opening SSH to the world on `aws_security_group_rule.ssh`, with `extra`
+/// beside the rule's attributes on its own line (line 7).
+fn ssh_plan_with(extra: &str) -> String {
+    format!(
+        r#"{{"format_version": "1.2", "resource_changes": [
+{{"address": "aws_security_group_rule.ssh", "mode": "managed", "type": "aws_security_group_rule",
+ "name": "ssh", "provider_name": "registry.terraform.io/hashicorp/aws",
+ "change": {{"actions": ["create"], "before": null,
+  "after": {{"type": "ingress", "from_port": 22, "to_port": 22, "protocol": "tcp",
+   "cidr_blocks": ["0.0.0.0/0"], "password": "hunter2",
+   "extra": {extra}}},
+  "after_sensitive": {{"password": true}}}}}}
+]}}"#
+    )
+}
+
+#[test]
+fn a_value_that_cannot_be_read_in_full_refuses_the_plan_with_its_line_and_column() {
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let digits = "9".repeat(401);
+    for (case, extra) in [
+        ("out of range", "1e400"),
+        ("401 digits", digits.as_str()),
+        ("lone surrogate", r#""\ud800""#),
+        ("lone surrogate key", r#"{"\udc00": 1}"#),
+        ("too deep", deep.as_str()),
+    ] {
+        let run = check_file("plan.json", ssh_plan_with(extra).as_bytes());
+        assert_eq!(run.code, 2, "{case}: {run:?}");
+        assert!(
+            run.stderr.contains("cannot read plan `") && run.stderr.contains("plan.json"),
+            "{case}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains("the value at line 7, column")
+                && run.stderr.contains("cannot be read in full"),
+            "{case}: {run:?}"
+        );
+        assert!(run.stderr.contains("help:"), "{case}: {run:?}");
+        // Refused before any policy ran: nothing of the plan is printed.
+        assert!(!run.stdout.contains("hunter2"), "{case}: {run:?}");
+    }
+    // The same plan with a readable value is checked, and the open SSH rule found.
+    let run = check_file("plan.json", ssh_plan_with("1e300").as_bytes());
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("aws_security_group_rule.ssh"),
+        "{run:?}"
+    );
+}

@@ -18,6 +18,7 @@ mod model;
 pub mod packed;
 pub mod pointer;
 mod query;
+mod readable;
 mod terraform;
 
 pub use error::PlanError;

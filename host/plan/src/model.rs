@@ -323,6 +323,13 @@ impl Plan {
         let blank = text.trim().is_empty();
         let any: AnyPlan =
             serde_json::from_str(text).map_err(|err| PlanError::from_json(&err, blank))?;
+        // One verdict for every value: readable in full now, or the plan is refused
+        // here, never a value read as absent later.
+        crate::readable::check_fully_readable(text).map_err(|err| PlanError::Unreadable {
+            line: err.line(),
+            column: err.column(),
+            message: crate::error::strip_position(&err.to_string()),
+        })?;
         let plan = match (any.format.as_deref(), any.format_version) {
             (Some(PROVKEY_PLAN_FORMAT), Some(version)) => {
                 if version != PROVKEY_PLAN_FORMAT_VERSION {
