@@ -76,6 +76,8 @@ impl Runtime {
         // Toolchains import WASI even when a policy uses none of it; the context
         // behind these imports withholds every capability (see `guest.rs`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        // No wait on a clock may block the host past a guest's deadline.
+        crate::clock::shadow_monotonic_clock(&mut linker).map_err(RuntimeError::Engine)?;
         // What a `provkey:plan@0.2.0` policy reads the plan through.
         crate::bindings::policy_0_2::provkey::plan::plan_view::add_to_linker::<
             GuestState,

@@ -10,6 +10,7 @@
 pub mod bindings;
 mod cache;
 mod check;
+mod clock;
 mod engine;
 mod error;
 mod guest;
