@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
-mkdir -p corpus/minisig corpus/manifest corpus/trust_root
+mkdir -p corpus/minisig corpus/manifest corpus/trust_root corpus/plan
+cp ../examples/plans/*.json corpus/plan/ 2>/dev/null || true
 if [ -n "${1:-}" ]; then
     cp "$1"/manifest.json corpus/manifest/ 2>/dev/null || true
     cp "$1"/*.minisig corpus/minisig/ 2>/dev/null || true
@@ -25,7 +26,7 @@ else
     export RUSTC_BOOTSTRAP=1
     fuzz=(cargo fuzz)
 fi
-for target in minisig manifest trust_root; do
+for target in minisig manifest trust_root plan; do
     echo "== fuzz $target for ${seconds}s"
     "${fuzz[@]}" run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536
 done

@@ -604,3 +604,35 @@ fn the_output_limit_grows_with_the_plan() {
         &format!("output limit of {limit} bytes"),
     );
 }
+
+#[test]
+fn under_a_tight_address_space_limit_every_policy_still_runs() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    for limit_kib in [8_000_000, 4_500_000, 2_000_000] {
+        // A fresh cache: compiling runs under the limit too.
+        let cache = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("bash");
+        cmd.env("PROVKEY_CACHE_DIR", cache.path())
+            .env("NO_COLOR", "1")
+            .args(["-c", &format!(r#"ulimit -v {limit_kib} && exec "$0" "$@""#)])
+            .arg(env!("CARGO_BIN_EXE_provkey"))
+            .args([
+                "check",
+                "--plan",
+                plan.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
+        let run = run(&mut cmd);
+        assert_eq!(run.code, 1, "ulimit -v {limit_kib}: {run:?}");
+        let report = run.json();
+        let policies = report["policies"].as_array().unwrap();
+        assert!(policies.len() >= 5, "{run:?}");
+        for policy in policies {
+            assert_eq!(
+                policy["status"], "ok",
+                "ulimit -v {limit_kib}: {policy} {run:?}"
+            );
+        }
+    }
+}

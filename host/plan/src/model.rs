@@ -392,6 +392,23 @@ impl Plan {
                     address: change.address.clone(),
                 });
             }
+            // A resource's attributes are an object on either side; anything else
+            // would read as a resource with no attributes at all.
+            for (side, value) in [("before", &change.before), ("after", &change.after)] {
+                if let Some(value) = value
+                    && !value.as_str().trim_start().starts_with('{')
+                {
+                    let text = value.as_str().trim();
+                    let shown: String = text.chars().take(40).collect();
+                    return Err(PlanError::InvalidChange {
+                        address: change.address.clone(),
+                        message: format!(
+                            "the value {side} the change must be an object, not `{shown}{}`",
+                            if shown.len() < text.len() { "…" } else { "" }
+                        ),
+                    });
+                }
+            }
             let pointers = change
                 .after_unknown
                 .iter()

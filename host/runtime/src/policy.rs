@@ -137,7 +137,13 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        // Opened without blocking and refused unless a regular file: a FIFO given as a
+        // component would otherwise hold the check forever.
+        let size = open_regular(path)
+            .map_err(read_err)?
+            .metadata()
+            .map_err(read_err)?
+            .len();
         let limit = self.limits.component_bytes;
         if size > limit as u64 {
             return Err(RuntimeError::TooLarge {
@@ -599,6 +605,52 @@ pub fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// Opens a file to read without ever blocking in `open`: a FIFO with no writer, or a
+/// device, cannot hold the process. Regular files and pipes are accepted (a pipe then
+/// reads as usual, as `--plan <(terraform show -json plan.tfplan)` needs; one with no
+/// writer reads as empty); anything else is refused.
+pub fn open_input(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+    match kind {
+        FileType::RegularFile | FileType::Fifo => {
+            // Reads block again from here on: a pipe's writer may be slow.
+            rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+            Ok(std::fs::File::from(fd))
+        }
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "it is {}, not a regular file or a pipe",
+                match other {
+                    FileType::Directory => "a directory",
+                    FileType::CharacterDevice | FileType::BlockDevice => "a device",
+                    FileType::Socket => "a socket",
+                    _ => "not a file",
+                }
+            ),
+        )),
+    }
+}
+
+/// Like [`open_input`], for what must be a regular file (a component is hashed
+/// through a mapping and may be read twice).
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = open_input(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a pipe, not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Reads a file, refusing it once it passes `limit` bytes (without reading it all).
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> {
     use std::io::Read;
@@ -606,7 +658,7 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> 
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
+    let file = open_input(path).map_err(read_err)?;
     // Sized from the start: a Python component is 18 MB, and growing the buffer by
     // doubling copies it several times over.
     let expected = file.metadata().map_or(0, |m| m.len());

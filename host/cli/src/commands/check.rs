@@ -601,19 +601,45 @@ pub fn read_plan(path: &Path) -> CliResult<(Plan, Vec<u8>)> {
     Ok((plan, bytes))
 }
 
-/// Reads a plan file's bytes, bounded by the largest plan accepted.
+/// Reads a plan file's bytes, bounded by the largest plan accepted. The file is
+/// opened without blocking (a FIFO with no writer reads as empty, a device is
+/// refused) and read in chunks: once its first character shows it cannot be a JSON
+/// object, reading stops, and the parser reports the error (`--plan /dev/stdin` fed
+/// endless zeros is refused after the first chunk, not after 1 GiB).
 pub fn read_plan_bytes(path: &Path) -> CliResult<Vec<u8>> {
+    use std::io::Read;
+    const CHUNK: usize = 1 << 20;
     let shown = path.display();
-    let bytes = provkey_runtime::read_bounded(path, MAX_PLAN_BYTES).map_err(|err| match err {
-        RuntimeError::Read { source, .. } => {
-            CliError::bad_input(anyhow!(source)).with_help("check the path given to `--plan`")
+    let cannot_read = |err: std::io::Error| {
+        CliError::bad_input(anyhow::Error::new(err).context(format!("cannot read plan `{shown}`")))
+            .with_help("check the path given to `--plan`")
+    };
+    let file = provkey_runtime::open_input(path).map_err(cannot_read)?;
+    let expected = file.metadata().map_or(0, |m| m.len());
+    let mut bytes =
+        Vec::with_capacity(usize::try_from(expected).unwrap_or(0).min(MAX_PLAN_BYTES) + 1);
+    let mut reader = file.take(MAX_PLAN_BYTES as u64 + 1);
+    loop {
+        let read = reader
+            .by_ref()
+            .take(CHUNK as u64)
+            .read_to_end(&mut bytes)
+            .map_err(cannot_read)?;
+        if read == 0 {
+            break;
         }
-        other => CliError::bad_input(other),
-    });
-    bytes.map_err(|mut err| {
-        err.error = err.error.context(format!("cannot read plan `{shown}`"));
-        err
-    })
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|&b| b != b'{') {
+            break;
+        }
+    }
+    if bytes.len() > MAX_PLAN_BYTES {
+        return Err(CliError::bad_input(anyhow!(
+            "cannot read plan `{shown}`: it is larger than {MAX_PLAN_BYTES} bytes"
+        ))
+        .with_help("provkey reads plans of up to 1 GiB"));
+    }
+    Ok(bytes)
 }
 
 /// Parses the plan read from `path`.

@@ -250,7 +250,10 @@ mod tests {
                  "after_sensitive": ["/password"]}]}"#,
         )
         .unwrap();
-        assert_eq!(Redactor::from_plan(&plan).redact("is hunter2"), "is (sensitive)");
+        assert_eq!(
+            Redactor::from_plan(&plan).redact("is hunter2"),
+            "is (sensitive)"
+        );
         // A value the reader would refuse, put there by hand: nothing can be found in
         // it, so nothing a policy says is printed.
         plan.changes[0].after = Some(provkey_plan::JsonText::new(r#"{"password": 1e400}"#));
