@@ -12,7 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
-mkdir -p corpus/minisig corpus/manifest corpus/trust_root corpus/kubernetes corpus/terraform_address
+mkdir -p corpus/minisig corpus/manifest corpus/trust_root corpus/plan corpus/kubernetes corpus/terraform_address
+cp ../examples/plans/*.json corpus/plan/ 2>/dev/null || true
 cp ../tests/fixtures/kubernetes/*.yaml corpus/kubernetes/ 2>/dev/null || true
 if [ -n "${1:-}" ]; then
     cp "$1"/manifest.json corpus/manifest/ 2>/dev/null || true
@@ -28,7 +29,7 @@ else
     export RUSTC_BOOTSTRAP=1
     fuzz=(cargo fuzz)
 fi
-for target in minisig manifest trust_root kubernetes terraform_address; do
+for target in minisig manifest trust_root plan kubernetes terraform_address; do
     echo "== fuzz $target for ${seconds}s"
     "${fuzz[@]}" run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536
 done

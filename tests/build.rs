@@ -17,6 +17,9 @@ fn main() {
         "bench-boundary",
         "hostile-planner",
         "summary-0-4",
+        "many-rules",
+        "bad-schema",
+        "claims-immutable",
     ];
     let built = provkey_guest_build::build(&root.join("guests/Cargo.toml"), &out_dir, &guests);
     let mut generated = String::new();

@@ -183,3 +183,153 @@ fn missing_plan_argument_is_bad_usage() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--plan"), "{run:?}");
 }
+
+#[test]
+fn invalid_utf8_names_line_and_column() {
+    let mut bytes = b"{\n  \"format_version\": \"1.2\",\n  \"h\xc3\xa9\": \"".to_vec();
+    bytes.extend_from_slice(&[0xff, b'"', b'}']);
+    let run = check_file("binary.json", &bytes);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("not UTF-8 text (invalid byte at line 3, column 10)"),
+        "{run:?}"
+    );
+}
+
+/// A plan opening SSH to the world on `aws_security_group_rule.ssh`, with `extra`
+/// beside the rule's attributes on its own line (line 7).
+fn ssh_plan_with(extra: &str) -> String {
+    format!(
+        r#"{{"format_version": "1.2", "resource_changes": [
+{{"address": "aws_security_group_rule.ssh", "mode": "managed", "type": "aws_security_group_rule",
+ "name": "ssh", "provider_name": "registry.terraform.io/hashicorp/aws",
+ "change": {{"actions": ["create"], "before": null,
+  "after": {{"type": "ingress", "from_port": 22, "to_port": 22, "protocol": "tcp",
+   "cidr_blocks": ["0.0.0.0/0"], "password": "hunter2",
+   "extra": {extra}}},
+  "after_sensitive": {{"password": true}}}}}}
+]}}"#
+    )
+}
+
+#[test]
+fn a_value_that_cannot_be_read_in_full_refuses_the_plan_with_its_line_and_column() {
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let digits = "9".repeat(401);
+    for (case, extra) in [
+        ("out of range", "1e400"),
+        ("401 digits", digits.as_str()),
+        ("lone surrogate", r#""\ud800""#),
+        ("lone surrogate key", r#"{"\udc00": 1}"#),
+        ("too deep", deep.as_str()),
+    ] {
+        let run = check_file("plan.json", ssh_plan_with(extra).as_bytes());
+        assert_eq!(run.code, 2, "{case}: {run:?}");
+        assert!(
+            run.stderr.contains("cannot read plan `") && run.stderr.contains("plan.json"),
+            "{case}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains("the value at line 7, column")
+                && run.stderr.contains("cannot be read in full"),
+            "{case}: {run:?}"
+        );
+        assert!(run.stderr.contains("help:"), "{case}: {run:?}");
+        // Refused before any policy ran: nothing of the plan is printed.
+        assert!(!run.stdout.contains("hunter2"), "{case}: {run:?}");
+    }
+    // The same plan with a readable value is checked, and the open SSH rule found.
+    let run = check_file("plan.json", ssh_plan_with("1e300").as_bytes());
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains("aws_security_group_rule.ssh"),
+        "{run:?}"
+    );
+}
+
+/// A FIFO that nobody writes to, in a fresh temp dir.
+fn fifo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fifo.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    (dir, path)
+}
+
+#[test]
+fn a_device_or_a_fifo_without_writer_never_blocks_a_check() {
+    let (_dir, fifo) = fifo();
+    for (plan, expected) in [
+        (
+            std::path::Path::new("/dev/zero"),
+            "a device, not a regular file or a pipe",
+        ),
+        (fifo.as_path(), "the file is empty"),
+    ] {
+        let mut cmd = provkey();
+        cmd.args(["check", "--plan", plan.to_str().unwrap()]);
+        let run = run_within(&mut cmd, std::time::Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("`--plan {}` blocked", plan.display()));
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains(expected), "{run:?}");
+    }
+    // A policy component must be a regular file.
+    let (_plan_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let mut cmd = provkey();
+    cmd.args(["check", "--plan", plan.to_str().unwrap()])
+        .args(["--policy", fifo.to_str().unwrap()]);
+    let run = run_within(&mut cmd, std::time::Duration::from_secs(30))
+        .expect("a FIFO as `--policy` blocked");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not a regular file"), "{run:?}");
+}
+
+#[test]
+fn a_fifo_without_writer_never_blocks_a_plan_run() {
+    let (_dir, fifo) = fifo();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("plan.json");
+    let desired = repo("examples/desired/app.toml");
+    for (flag, expected) in [("--state", "is empty"), ("--planner", "not a regular file")] {
+        let mut cmd = provkey();
+        cmd.args(["plan", "--desired", desired.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()]);
+        if flag == "--planner" {
+            cmd.args(["--state", "none"]);
+        }
+        cmd.args([flag, fifo.to_str().unwrap()]);
+        let run = run_within(&mut cmd, std::time::Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("a FIFO as `{flag}` blocked"));
+        assert_ne!(run.code, 0, "{flag}: {run:?}");
+        assert!(run.stderr.contains(expected), "{flag}: {run:?}");
+        assert!(!out.exists(), "{flag}");
+    }
+}
+
+#[test]
+fn an_update_whose_values_are_not_objects_is_refused() {
+    for (before, after) in [
+        ("5", r#"{"a": 1}"#),
+        (r#"{"a": 1}"#, r#"["a"]"#),
+        (r#""x""#, r#""y""#),
+    ] {
+        let plan = format!(
+            r#"{{"format_version": "1.2", "resource_changes": [
+              {{"address": "aws_instance.web", "mode": "managed", "type": "aws_instance",
+               "name": "web", "provider_name": "registry.terraform.io/hashicorp/aws",
+               "change": {{"actions": ["update"], "before": {before}, "after": {after}}}}}]}}"#
+        );
+        let run = check_file("plan.json", plan.as_bytes());
+        assert_eq!(run.code, 2, "{before} {after}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("resource `aws_instance.web`: the value")
+                && run.stderr.contains("must be an object"),
+            "{before} {after}: {run:?}"
+        );
+    }
+}

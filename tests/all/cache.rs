@@ -129,14 +129,14 @@ fn a_warm_cache_answers_each_policys_metadata_without_instantiating_it() {
     );
     assert_eq!(first.stdout, second.stdout);
 
-    // What the report says comes from the entry: an edited entry shows (the
-    // directory is private to this user, like the compiled code beside it).
+    // An edited entry fails its MAC: it is ignored, and the policy asked again.
     let text = std::fs::read_to_string(&entry).unwrap();
     let edited = text.replace(&format!(r#""version":"{version}""#), r#""version":"9.9.9""#);
     assert_ne!(text, edited);
     std::fs::write(&entry, edited).unwrap();
     let third = check_json_with_cache(cache.path(), &plan);
-    assert_eq!(reported_version(&third, "immutable"), "9.9.9", "{third:?}");
+    assert!(third.stderr.contains("its MAC does not match"), "{third:?}");
+    assert_eq!(reported_version(&third, "immutable"), version, "{third:?}");
 }
 
 #[test]
@@ -166,8 +166,10 @@ fn an_unreadable_or_open_metadata_entry_is_ignored_and_the_policy_asked_again() 
         "{garbled:?}"
     );
     assert_eq!(reported_version(&garbled, "immutable"), version);
-    let rewritten: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    let rewritten = std::fs::read_to_string(&entry).unwrap();
+    let (header, json) = rewritten.split_once('\n').unwrap();
+    assert!(header.starts_with("provkey-cache-entry-v1 "), "{header}");
+    let rewritten: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(rewritten["id"], "immutable");
 
     // Writable by others: never trusted.
@@ -233,4 +235,143 @@ fn a_policy_file_replaced_in_place_is_loaded_as_the_new_component() {
             .as_str()
     );
     assert_ne!(hash(&first), hash(&replaced));
+}
+
+/// The compiled entry beside a metadata entry.
+fn compiled_entry(metadata_entry: &std::path::Path) -> std::path::PathBuf {
+    let path = metadata_entry
+        .to_str()
+        .unwrap()
+        .replace(".metadata.json", ".cwasm");
+    assert!(std::path::Path::new(&path).is_file(), "{path}");
+    path.into()
+}
+
+/// The metadata entry of the policy `id` in `cache`.
+fn metadata_entry(cache: &std::path::Path, id: &str) -> std::path::PathBuf {
+    std::fs::read_dir(cache.join("compiled"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.to_str().unwrap().ends_with(".metadata.json")
+                && std::fs::read_to_string(path)
+                    .unwrap()
+                    .contains(&format!(r#""id":"{id}""#))
+        })
+        .unwrap_or_else(|| panic!("no metadata entry for `{id}`"))
+}
+
+/// `immutable` must fail the sample plan's in-place update, whatever the cache holds.
+fn assert_immutable_still_fails(run: &Run) {
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["policy"] == "immutable" && f["address"] == "aws_instance.web"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_compiled_entry_copied_over_another_components_is_never_loaded() {
+    let cache = tempfile::tempdir().unwrap();
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let both = [
+        "--policy",
+        "immutable",
+        "--policy",
+        provkey_test_guests::HOSTILE,
+        "--format",
+        "json",
+    ];
+    let warm = check_with_cache(cache.path(), &plan, &both);
+    assert_eq!(warm.code, 1, "{warm:?}");
+    let immutable = compiled_entry(&metadata_entry(cache.path(), "immutable"));
+    let hostile = compiled_entry(&metadata_entry(cache.path(), "hostile"));
+    // The hostile guest passes everything: loaded as `immutable`, the update would pass.
+    std::fs::copy(&hostile, &immutable).unwrap();
+    let swapped = check_with_cache(
+        cache.path(),
+        &plan,
+        &["--policy", "immutable", "--format", "json"],
+    );
+    assert!(
+        swapped.stderr.contains("its MAC does not match"),
+        "{swapped:?}"
+    );
+    assert!(
+        swapped.stderr.contains("compiled component `immutable`"),
+        "{swapped:?}"
+    );
+    assert_immutable_still_fails(&swapped);
+    // The entry was written anew, and loads.
+    let again = check_with_cache(
+        cache.path(),
+        &plan,
+        &["--policy", "immutable", "--format", "json"],
+    );
+    assert!(again.stderr.contains("1 hit(s), 0 miss(es)"), "{again:?}");
+    assert_immutable_still_fails(&again);
+}
+
+#[test]
+fn a_flipped_or_cut_compiled_entry_is_refused_before_it_is_deserialized() {
+    let cache = tempfile::tempdir().unwrap();
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let args = ["--policy", "immutable", "--format", "json"];
+    assert_eq!(check_with_cache(cache.path(), &plan, &args).code, 1);
+    let entry = compiled_entry(&metadata_entry(cache.path(), "immutable"));
+    let original = std::fs::read(&entry).unwrap();
+    let len = original.len();
+    // The header, the start of the ELF image, its middle and its last byte; a cut.
+    let damaged: Vec<Vec<u8>> = [30, 100, 200, len / 3, len / 2, len - 1]
+        .into_iter()
+        .map(|at| {
+            let mut bytes = original.clone();
+            bytes[at] ^= 0x5a;
+            bytes
+        })
+        .chain([original[..len / 2].to_vec(), Vec::new()])
+        .collect();
+    for (case, bytes) in damaged.iter().enumerate() {
+        std::fs::write(&entry, bytes).unwrap();
+        let run = check_with_cache(cache.path(), &plan, &args);
+        assert!(
+            run.stderr.contains("ignoring the compilation cache entry"),
+            "case {case}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains("compiled component `immutable`"),
+            "case {case}: {run:?}"
+        );
+        assert_immutable_still_fails(&run);
+    }
+}
+
+#[test]
+fn a_fifo_in_place_of_a_cache_entry_is_refused_without_blocking() {
+    let cache = tempfile::tempdir().unwrap();
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let args = ["--policy", "immutable", "--format", "json"];
+    assert_eq!(check_with_cache(cache.path(), &plan, &args).code, 1);
+    let metadata = metadata_entry(cache.path(), "immutable");
+    let compiled = compiled_entry(&metadata);
+    for entry in [&compiled, &metadata] {
+        std::fs::remove_file(entry).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(entry)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    let mut cmd = provkey();
+    cmd.env("PROVKEY_CACHE_DIR", cache.path())
+        .args(["--verbose", "check", "--plan", plan.to_str().unwrap()])
+        .args(args);
+    let run = run_within(&mut cmd, std::time::Duration::from_secs(30))
+        .expect("the check blocked on a FIFO in the cache");
+    assert!(run.stderr.contains("not a regular file"), "{run:?}");
+    assert_immutable_still_fails(&run);
 }

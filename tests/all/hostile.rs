@@ -72,6 +72,84 @@ fn infinite_loop_hits_the_deadline() {
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
 }
 
+/// `provkey check` of `immutable` beside the hostile guest in `mode`, killed if it
+/// outlives `deadline_ms` by more than a generous margin.
+fn hostile_within(mode: &str, deadline_ms: u64) -> (Run, Duration) {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let (_cfg_dir, config) = temp_file("mode.json", format!(r#"{{"mode": "{mode}"}}"#).as_bytes());
+    let mut cmd = provkey();
+    cmd.arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args([
+            "--policy",
+            "immutable",
+            "--policy",
+            provkey_test_guests::HOSTILE,
+        ])
+        .args(["--config", &format!("hostile={}", config.display())])
+        .args([
+            "--format",
+            "json",
+            "--deadline-ms",
+            &deadline_ms.to_string(),
+        ]);
+    let limit = Duration::from_millis(deadline_ms) + Duration::from_secs(20);
+    let started = Instant::now();
+    let run = run_within(&mut cmd, limit)
+        .unwrap_or_else(|| panic!("`{mode}`: the check was still running after {limit:?}"));
+    (run, started.elapsed())
+}
+
+#[test]
+fn no_wasi_call_that_waits_holds_the_host_past_the_deadline() {
+    // Each wait returns at once, in virtual time: the policy goes on and reports.
+    let cases = [
+        ("sleep", "slept 3600 s"),
+        ("sleep-forever", "woke up"),
+        ("wait-duration", "woke up"),
+        ("wait-instant", "woke up"),
+        ("poll-clocks", "ready [0, 1]"),
+        ("read-stdin", "stdin false"),
+    ];
+    for (mode, message) in cases {
+        let (run, elapsed) = hostile_within(mode, 1_000);
+        let report = run.json();
+        let hostile = report["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "hostile")
+            .expect("hostile listed");
+        assert_eq!(hostile["status"], "ok", "{mode}: {run:?}");
+        assert!(
+            report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["policy"] == "hostile" && f["message"] == message),
+            "{mode}: expected the finding `{message}`: {run:?}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(15),
+            "{mode}: took {elapsed:?}"
+        );
+    }
+}
+
+#[test]
+fn a_guest_sleeping_in_a_loop_hits_the_deadline() {
+    let (run, elapsed) = hostile_within("sleep-loop", 1_000);
+    assert_contained(&run, "deadline", "exceeded the time limit of 1000 ms");
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+}
+
+#[test]
+fn a_chatty_guest_is_told_it_hit_the_stderr_cap() {
+    let (run, _) = hostile("chatty", &[]);
+    assert_contained(&run, "stderr-size", "16 KiB it may write to stderr");
+    assert_contained(&run, "stderr-size", "stderr cap hit");
+}
+
 #[test]
 fn unbounded_memory_growth_hits_the_memory_limit() {
     let (run, _) = hostile("memory", &["--memory-mib", "64"]);
@@ -99,7 +177,13 @@ fn a_trap_is_reported_with_the_guest_panic_message() {
 #[test]
 fn an_oversized_result_hits_the_output_limit() {
     let (run, _) = hostile("oversized", &["--output-mib", "4"]);
-    assert_contained(&run, "output-size", "output limit of 4194304 bytes");
+    // `--output-mib`, plus two bytes per byte of plan.
+    let limit = (4 << 20) + 2 * SAMPLE_PLAN.len();
+    assert_contained(
+        &run,
+        "output-size",
+        &format!("output limit of {limit} bytes"),
+    );
 }
 
 #[test]
@@ -401,5 +485,154 @@ fn a_reused_memory_slot_holds_nothing_of_the_instance_before() {
             residue.ends_with(&format!(" at {at}")),
             "{residue} / {scribbled}"
         );
+    }
+}
+
+/// `provkey check` of `immutable` beside the component at `policy`, killed after 60 s.
+fn beside_immutable(policy: &str) -> Run {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    let mut cmd = provkey();
+    cmd.arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args(["--policy", "immutable", "--policy", policy])
+        .args(["--format", "json"]);
+    run_within(&mut cmd, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("the check beside `{policy}` was still running after 60 s"))
+}
+
+/// Exit 3, the policy listed as `id` failed to load for `message`, and `immutable`
+/// ran and reported its finding.
+fn assert_load_failure_contained(run: &Run, id: &str, message: &str) {
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = run.json();
+    let policies = report["policies"].as_array().unwrap();
+    let bad = policies
+        .iter()
+        .find(|p| p["id"] == id && p["status"] == "failed")
+        .unwrap_or_else(|| panic!("`{id}` listed as failed: {run:?}"));
+    assert_eq!(bad["failure"]["kind"], "load", "{run:?}");
+    let text = bad["failure"]["message"].as_str().unwrap();
+    assert!(text.contains(message), "expected `{message}` in: {text}");
+    let good = policies
+        .iter()
+        .find(|p| p["id"] == "immutable" && p["status"] == "ok")
+        .unwrap_or_else(|| panic!("`immutable` ran: {run:?}"));
+    assert_eq!(good["origin"], "stock", "{run:?}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["policy"] == "immutable" && f["address"] == "aws_instance.web"),
+        "the other policy's findings are still reported: {run:?}"
+    );
+}
+
+#[test]
+fn a_policy_declaring_200000_rules_is_refused_at_load_and_the_others_still_run() {
+    let started = Instant::now();
+    let run = beside_immutable(provkey_test_guests::MANY_RULES);
+    assert_load_failure_contained(
+        &run,
+        provkey_test_guests::MANY_RULES,
+        "declares 200000 rules, more than the 1000 a policy may declare",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_policy_with_a_broken_configuration_schema_fails_alone() {
+    let run = beside_immutable(provkey_test_guests::BAD_SCHEMA);
+    assert_load_failure_contained(&run, "bad-schema", "the configuration schema is invalid");
+}
+
+#[test]
+fn a_policy_claiming_a_stock_policys_id_fails_alone() {
+    let run = beside_immutable(provkey_test_guests::CLAIMS_IMMUTABLE);
+    assert_load_failure_contained(
+        &run,
+        provkey_test_guests::CLAIMS_IMMUTABLE,
+        "declares the id `immutable`, which `stock` already has",
+    );
+}
+
+/// A Terraform plan creating `count` instances.
+fn plan_of(count: usize) -> String {
+    let changes: Vec<String> = (0..count)
+        .map(|i| {
+            format!(
+                r#"{{"address": "aws_instance.i{i}", "mode": "managed", "type": "aws_instance", "name": "i{i}", "provider_name": "registry.terraform.io/hashicorp/aws", "change": {{"actions": ["create"], "before": null, "after": {{"ami": "ami-1"}}}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"format_version": "1.2", "resource_changes": [{}]}}"#,
+        changes.join(",\n")
+    )
+}
+
+#[test]
+fn the_output_limit_grows_with_the_plan() {
+    // 100,000 findings of 120 bytes: more than the default 16 MiB a guest may return,
+    // and what a policy reporting on every change of a plan this large returns.
+    let (_dir, plan) = temp_file("plan.json", plan_of(100_000).as_bytes());
+    let (_cfg_dir, config) = temp_file("mode.json", br#"{"mode": "one-per-change"}"#);
+    let mut cmd = provkey();
+    cmd.arg("check")
+        .args(["--plan", plan.to_str().unwrap()])
+        .args(["--policy", provkey_test_guests::HOSTILE])
+        .args(["--config", &format!("hostile={}", config.display())])
+        // The deadline is not what this test is about (a 0.1.0 policy gets the whole
+        // plan, slow in a debug build on a busy machine).
+        .args(["--format", "json", "--deadline-ms", "120000"]);
+    let run = run_within(&mut cmd, Duration::from_secs(240)).expect("finished");
+    assert_eq!(run.code, 0, "{}", &run.stderr);
+    let report = run.json();
+    assert_eq!(report["policies"][0]["status"], "ok", "{}", &run.stderr);
+    assert_eq!(report["findings"].as_array().unwrap().len(), 100_000);
+
+    // A runaway guest is still stopped at the limit, which did not grow for it.
+    let (run, _) = hostile("oversized", &[]);
+    let limit = (16 << 20) + 2 * SAMPLE_PLAN.len();
+    assert_contained(
+        &run,
+        "output-size",
+        &format!("output limit of {limit} bytes"),
+    );
+}
+
+#[test]
+fn under_a_tight_address_space_limit_every_policy_still_runs() {
+    let (_dir, plan) = temp_file("plan.json", SAMPLE_PLAN.as_bytes());
+    for limit_kib in [8_000_000, 4_500_000, 2_000_000] {
+        // A fresh cache: compiling runs under the limit too.
+        let cache = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("bash");
+        cmd.env("PROVKEY_CACHE_DIR", cache.path())
+            .env("NO_COLOR", "1")
+            .args(["-c", &format!(r#"ulimit -v {limit_kib} && exec "$0" "$@""#)])
+            .arg(env!("CARGO_BIN_EXE_provkey"))
+            .args([
+                "check",
+                "--plan",
+                plan.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
+        let run = run(&mut cmd);
+        assert_eq!(run.code, 1, "ulimit -v {limit_kib}: {run:?}");
+        let report = run.json();
+        let policies = report["policies"].as_array().unwrap();
+        assert!(policies.len() >= 5, "{run:?}");
+        for policy in policies {
+            assert_eq!(
+                policy["status"], "ok",
+                "ulimit -v {limit_kib}: {policy} {run:?}"
+            );
+        }
     }
 }

@@ -557,6 +557,42 @@ fn the_host_refuses_a_planners_invalid_plan() {
 }
 
 #[test]
+fn a_sleeping_planner_never_holds_the_host_past_the_deadline() {
+    for (mode, code, expected) in [
+        // The wait returns at once in virtual time; the planner then plans nothing.
+        ("sleep-forever", 0, ""),
+        ("sleep-loop", 3, "exceeded the time limit of 1000 ms"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let desired = write(
+            dir.path(),
+            "desired.toml",
+            &format!(
+                "target = \"{mode}\"\n[artifact.app]\ndigest = \"blake3:{}\"\n",
+                "a".repeat(64)
+            ),
+        );
+        let out = dir.path().join("plan.json");
+        let mut cmd = support::provkey();
+        cmd.arg("plan")
+            .args(["--desired", desired.to_str().unwrap()])
+            .args(["--state", "none", "--out", out.to_str().unwrap()])
+            .args(["--planner", provkey_test_guests::HOSTILE_PLANNER])
+            .args(["--deadline-ms", "1000"]);
+        let started = std::time::Instant::now();
+        let run = support::run_within(&mut cmd, std::time::Duration::from_secs(25))
+            .unwrap_or_else(|| panic!("`{mode}`: `provkey plan` was still running after 25 s"));
+        assert_eq!(run.code, code, "{mode}: {run:?}");
+        assert!(run.stderr.contains(expected), "{mode}: {run:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{mode}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
 fn a_policy_is_not_a_planner() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("plan.json");

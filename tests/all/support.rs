@@ -83,6 +83,59 @@ pub fn run(cmd: &mut Command) -> Run {
     }
 }
 
+/// Runs `cmd`, killing it once `limit` has passed: `None` if it had to be killed.
+/// For tests whose failure on a regression would otherwise be a hang.
+pub fn run_within(cmd: &mut Command, limit: std::time::Duration) -> Option<Run> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run provkey");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for provkey") {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    status.map(|status| Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    })
+}
+
 /// `provkey check` with these arguments.
 pub fn check(args: &[&str]) -> Run {
     run(provkey().arg("check").args(args))

@@ -122,7 +122,7 @@ impl State {
     /// only [`State::empty`], asked for explicitly, means "nothing deployed".
     pub fn load(path: &Path) -> Result<State, StateError> {
         use std::io::Read as _;
-        let file = std::fs::File::open(path).map_err(|source| {
+        let file = open_without_blocking(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 StateError::Missing {
                     path: path.to_path_buf(),
@@ -245,6 +245,27 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
+    }
+}
+
+/// Opens a state file without ever blocking in `open` (a FIFO with no writer would
+/// hold `provkey plan` forever): a regular file or a pipe, nothing else.
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) {
+        FileType::RegularFile | FileType::Fifo => {
+            rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+            Ok(std::fs::File::from(fd))
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file or a pipe",
+        )),
     }
 }
 

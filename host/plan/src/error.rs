@@ -16,6 +16,16 @@ pub enum PlanError {
         column: usize,
         message: String,
     },
+    #[error(
+        "the value at line {line}, column {column} cannot be read in full: {message} \
+         (numbers must fit a 64-bit float, strings must be valid Unicode, and values \
+         nest at most about 120 levels)"
+    )]
+    Unreadable {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("not a plan: {detail}")]
     NotAPlan { detail: String },
     #[error("invalid plan at line {line}, column {column}: {message}")]
@@ -59,7 +69,7 @@ impl PlanError {
 }
 
 /// serde_json appends " at line L column C"; we print the position ourselves.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),

@@ -19,6 +19,7 @@ mod model;
 pub mod packed;
 pub mod pointer;
 mod query;
+mod readable;
 mod terraform;
 
 pub use error::PlanError;

@@ -327,6 +327,13 @@ impl Plan {
         let blank = text.trim().is_empty();
         let any: AnyPlan =
             serde_json::from_str(text).map_err(|err| PlanError::from_json(&err, blank))?;
+        // One verdict for every value: readable in full now, or the plan is refused
+        // here, never a value read as absent later.
+        crate::readable::check_fully_readable(text).map_err(|err| PlanError::Unreadable {
+            line: err.line(),
+            column: err.column(),
+            message: crate::error::strip_position(&err.to_string()),
+        })?;
         let plan = match (any.format.as_deref(), any.format_version) {
             (Some(PROVKEY_PLAN_FORMAT), Some(version)) => {
                 if version != PROVKEY_PLAN_FORMAT_VERSION {
@@ -388,6 +395,23 @@ impl Plan {
                 return Err(PlanError::DuplicateAddress {
                     address: change.address.clone(),
                 });
+            }
+            // A resource's attributes are an object on either side; anything else
+            // would read as a resource with no attributes at all.
+            for (side, value) in [("before", &change.before), ("after", &change.after)] {
+                if let Some(value) = value
+                    && !value.as_str().trim_start().starts_with('{')
+                {
+                    let text = value.as_str().trim();
+                    let shown: String = text.chars().take(40).collect();
+                    return Err(PlanError::InvalidChange {
+                        address: change.address.clone(),
+                        message: format!(
+                            "the value {side} the change must be an object, not `{shown}{}`",
+                            if shown.len() < text.len() { "…" } else { "" }
+                        ),
+                    });
+                }
             }
             let pointers = change
                 .after_unknown

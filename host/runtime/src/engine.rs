@@ -47,14 +47,23 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Arc<Runtime>, RuntimeError> {
-        // The pool reserves its address space when the engine is made; under a tight
-        // `ulimit -v` it cannot, and instances are mapped one by one instead.
-        let engine = Engine::new(&engine_config(&options.limits))
-            .or_else(|err| {
+        // The pool reserves its address space when the engine is made (about 17 GiB
+        // per slot), and even an instance mapped on demand reserves 4 GiB for each
+        // memory. Under a limit on address space (`ulimit -v`) neither fits: memories
+        // are then reserved at a size that does, and bounds-checked in code.
+        let engine = match address_space_limit() {
+            Some(limit) => {
+                tracing::debug!(
+                    "address space limited to {limit} bytes; sizing memory reservations to it"
+                );
+                Engine::new(&engine_config_within(&options.limits, limit))
+            }
+            None => Engine::new(&engine_config(&options.limits)).or_else(|err| {
                 tracing::debug!("no instance pool ({err:#}); mapping instances on demand");
                 Engine::new(&engine_config_on_demand(&options.limits))
-            })
-            .map_err(RuntimeError::Engine)?;
+            }),
+        }
+        .map_err(RuntimeError::Engine)?;
         Runtime::with_engine(options, engine)
     }
 
@@ -76,6 +85,8 @@ impl Runtime {
         // Toolchains import WASI even when a policy uses none of it; the context
         // behind these imports withholds every capability (see `guest.rs`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        // No wait on a clock may block the host past a guest's deadline.
+        crate::clock::shadow_monotonic_clock(&mut linker).map_err(RuntimeError::Engine)?;
         // What a `provkey:plan@0.2.0` policy reads the plan through.
         crate::bindings::policy_0_2::provkey::plan::plan_view::add_to_linker::<
             GuestState,
@@ -256,6 +267,33 @@ pub fn engine_config_on_demand(limits: &Limits) -> Config {
     // Proposals no guest toolchain here needs stay off (several advisories lived there).
     config.wasm_memory64(false);
     config.wasm_multi_memory(true);
+    config
+}
+
+/// The soft limit on this process's address space, if there is one.
+fn address_space_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::As).current
+}
+
+/// How many memories the sizing under an address-space limit leaves room for at
+/// once: the threads evaluating, a few memories each, and the host's own mappings.
+const MEMORIES_WITHIN_LIMIT: u64 = 16;
+
+/// [`engine_config_on_demand`] for a process whose address space is limited to
+/// `limit` bytes: each memory reserves a sixteenth of it (at most wasmtime's usual
+/// 4 GiB, at least one 64 KiB page) with a small guard, and moves if it grows past
+/// that; compiled code checks bounds instead of relying on a 4 GiB reservation.
+pub fn engine_config_within(limits: &Limits, limit: u64) -> Config {
+    const PAGE: u64 = 64 << 10;
+    let share = (limit / MEMORIES_WITHIN_LIMIT).min(4 << 30);
+    let reservation = (share / PAGE * PAGE).max(PAGE);
+    let mut config = engine_config_on_demand(limits);
+    config
+        .memory_reservation(reservation)
+        .memory_guard_size(PAGE)
+        .memory_reservation_for_growth(PAGE)
+        .guard_before_linear_memory(false)
+        .memory_may_move(true);
     config
 }
 

@@ -56,6 +56,15 @@ pub enum GuestFailure {
         trap: String,
         stderr: Option<String>,
     },
+    #[error(
+        "filled the {limit_kib} KiB it may write to stderr, and failed on the next write \
+         (stderr cap hit){}",
+        stderr.as_ref().map(|s| format!(" (guest stderr: {s})")).unwrap_or_default()
+    )]
+    StderrFull {
+        limit_kib: usize,
+        stderr: Option<String>,
+    },
     #[error("cannot be instantiated: {reason}")]
     Instantiate { reason: String },
     #[error("reported an error ({kind}): {message}")]
@@ -74,6 +83,7 @@ impl GuestFailure {
             GuestFailure::Stack { .. } => "stack",
             GuestFailure::OutputTooLarge { .. } => "output-size",
             GuestFailure::Trap { .. } => "trap",
+            GuestFailure::StderrFull { .. } => "stderr-size",
             GuestFailure::Instantiate { .. } => "instantiate",
             GuestFailure::GuestError { .. } => "guest-error",
             GuestFailure::BadOutput { .. } => "bad-output",

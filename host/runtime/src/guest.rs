@@ -1,21 +1,19 @@
 //! What a guest's store holds: a WASI context with every capability withheld and
-//! deterministic clocks and randomness, a resource limiter, and its captured stderr.
+//! deterministic clocks (the monotonic one in virtual time) and randomness, a resource limiter, and its captured stderr.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use provkey_plan::Plan;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{
-    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
-};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::clock::{VirtualClockView, VirtualTime};
 use crate::limits::GuestLimiter;
 
 /// How much of a guest's stderr is kept for error messages (a Rust panic message).
-const STDERR_CAPTURE: usize = 16 << 10;
+pub(crate) const STDERR_CAPTURE: usize = 16 << 10;
 
 /// The fixed seed behind every random byte a guest sees. Toolchains ask for
 /// randomness just to start (hash map seeds); a fixed source keeps verdicts
@@ -27,6 +25,8 @@ pub struct GuestState {
     pub(crate) plan: Option<Arc<Plan>>,
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The monotonic clock's virtual time (see `clock.rs`).
+    time: VirtualTime,
     pub(crate) limiter: GuestLimiter,
     stderr: MemoryOutputPipe,
 }
@@ -34,11 +34,12 @@ pub struct GuestState {
 impl GuestState {
     pub fn new(memory_limit: usize) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let time = VirtualTime::default();
         let wasi = WasiCtxBuilder::new()
             // No preopens, no environment, no arguments, no network, no stdin.
             .stderr(stderr.clone())
             .wall_clock(FixedWallClock)
-            .monotonic_clock(CountingMonotonicClock::default())
+            .monotonic_clock(time.clone())
             .secure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
             .insecure_random(wasmtime_wasi::Deterministic::new(RANDOM_SEED.to_vec()))
             .insecure_random_seed(0x0070_726f_766b_6579)
@@ -50,9 +51,20 @@ impl GuestState {
             plan: None,
             wasi,
             table: ResourceTable::new(),
+            time,
             limiter: GuestLimiter::new(memory_limit),
             stderr,
         }
+    }
+
+    /// What `wasi:clocks/monotonic-clock` works on.
+    pub(crate) fn clock_view(&mut self) -> VirtualClockView<'_> {
+        VirtualClockView::new(&self.time, &mut self.table)
+    }
+
+    /// Whether the guest filled its stderr, after which every write fails.
+    pub fn stderr_full(&self) -> bool {
+        self.stderr.contents().len() >= STDERR_CAPTURE
     }
 
     /// What the guest wrote to stderr, as one trimmed line of text.
@@ -84,22 +96,5 @@ impl HostWallClock for FixedWallClock {
 
     fn now(&self) -> Duration {
         Duration::ZERO
-    }
-}
-
-/// A monotonic clock that advances one microsecond per reading: never the host's
-/// time, but it still moves, for runtimes that wait for it to.
-#[derive(Default)]
-struct CountingMonotonicClock {
-    ticks: AtomicU64,
-}
-
-impl HostMonotonicClock for CountingMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1_000
-    }
-
-    fn now(&self) -> u64 {
-        self.ticks.fetch_add(1_000, Ordering::Relaxed)
     }
 }

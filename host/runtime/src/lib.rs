@@ -10,6 +10,7 @@
 pub mod bindings;
 mod cache;
 mod check;
+mod clock;
 mod engine;
 mod error;
 mod guest;
@@ -26,4 +27,7 @@ pub use error::{GuestFailure, RuntimeError};
 pub use limits::Limits;
 pub use plan_view::GuestPlan;
 pub use planner::{LoadedPlanner, Planned, PlannerError, PlannerMetadata, check_planned};
-pub use policy::{Evaluation, LoadedPolicy, PlanIndex, PolicyOrigin, read_bounded, truncate};
+pub use policy::{
+    Evaluation, LoadedPolicy, PlanIndex, PolicyOrigin, open_input, open_regular, read_bounded,
+    truncate,
+};

@@ -66,6 +66,10 @@ pub struct Planned {
 impl Runtime {
     /// Reads, compiles (or loads from the cache) and links a planner component from a file.
     pub fn load_planner_file(&self, path: &Path) -> Result<LoadedPlanner, RuntimeError> {
+        crate::policy::open_regular(path).map_err(|source| RuntimeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let bytes = read_bounded(path, self.limits.component_bytes)?;
         self.load_planner(
             &path.display().to_string(),

@@ -35,6 +35,9 @@ pub struct LoadedPolicy {
     pub metadata: PolicyMetadata,
     pub cache: CacheOutcome,
     pre: Contract,
+    /// The ids of the rules the metadata declares, for checking each finding in
+    /// constant time.
+    rule_ids: HashSet<String, foldhash::fast::RandomState>,
 }
 
 /// An instance of one of the contracts.
@@ -134,7 +137,13 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        // Opened without blocking and refused unless a regular file: a FIFO given as a
+        // component would otherwise hold the check forever.
+        let size = open_regular(path)
+            .map_err(read_err)?
+            .metadata()
+            .map_err(read_err)?
+            .len();
         let limit = self.limits.component_bytes;
         if size > limit as u64 {
             return Err(RuntimeError::TooLarge {
@@ -224,6 +233,7 @@ impl Runtime {
                 metadata
             }
         };
+        let rule_ids = metadata.rules.iter().map(|rule| rule.id.clone()).collect();
         Ok(LoadedPolicy {
             name: metadata.id.clone(),
             origin,
@@ -231,6 +241,7 @@ impl Runtime {
             metadata,
             cache,
             pre,
+            rule_ids,
         })
     }
 
@@ -294,13 +305,13 @@ impl Runtime {
             .and_then(|returned| match returned {
                 Ok(Returned::Records(findings)) => check_findings(
                     findings.into_iter().map(bindings::finding_from_wit),
-                    &policy.metadata,
+                    &policy.rule_ids,
                     index,
                     self.limits.output_bytes,
                 ),
                 Ok(Returned::Json(text)) => findings_from_json(&text, self.limits.output_bytes)
                     .and_then(|findings| {
-                        check_findings(findings, &policy.metadata, index, self.limits.output_bytes)
+                        check_findings(findings, &policy.rule_ids, index, self.limits.output_bytes)
                     }),
                 Err(err) => {
                     let (kind, message) = bindings::guest_error_text(&err);
@@ -357,6 +368,19 @@ impl Runtime {
             Some(LimitHit::Table) => return GuestFailure::Table,
             None => {}
         }
+        // A guest whose stderr is full fails on its next write (a Rust guest panics on a
+        // failed `eprintln!`, and the panic message is lost with it): say so rather
+        // than report the trap that followed.
+        let interrupted = matches!(
+            err.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        );
+        if !interrupted && store.data().stderr_full() {
+            return GuestFailure::StderrFull {
+                limit_kib: crate::guest::STDERR_CAPTURE >> 10,
+                stderr: store.data().stderr_text().map(|s| truncate(&s, 500)),
+            };
+        }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             return match trap {
                 wasmtime::Trap::Interrupt => GuestFailure::Deadline {
@@ -390,12 +414,49 @@ impl Runtime {
     }
 }
 
+/// The most rules a policy may declare: far more than any real policy has, and
+/// few enough that what the host does per rule stays small.
+pub const MAX_RULES: usize = 1_000;
+
+/// The longest description (of the policy or of a rule) and version a policy may give.
+pub const MAX_DESCRIPTION_BYTES: usize = 4 << 10;
+
+/// The largest configuration schema a policy may declare.
+pub const MAX_CONFIG_SCHEMA_BYTES: usize = 256 << 10;
+
 /// What the host requires of a policy's own description.
 fn check_metadata(metadata: &PolicyMetadata) -> Result<(), String> {
     if !is_identifier(&metadata.id) {
         return Err(format!(
             "id `{}` must be 1 to 64 lowercase letters, digits and dashes",
-            metadata.id
+            truncate(&metadata.id, 100)
+        ));
+    }
+    if metadata.rules.len() > MAX_RULES {
+        return Err(format!(
+            "it declares {} rules, more than the {MAX_RULES} a policy may declare",
+            metadata.rules.len()
+        ));
+    }
+    let longest = std::iter::once(&metadata.description)
+        .chain(std::iter::once(&metadata.version))
+        .chain(metadata.rules.iter().map(|rule| &rule.description))
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_DESCRIPTION_BYTES {
+        return Err(format!(
+            "a description or version of {longest} bytes is longer than the \
+             {MAX_DESCRIPTION_BYTES} allowed"
+        ));
+    }
+    if let Some(schema) = &metadata.config_schema
+        && schema.len() > MAX_CONFIG_SCHEMA_BYTES
+    {
+        return Err(format!(
+            "its configuration schema of {} bytes is larger than the \
+             {MAX_CONFIG_SCHEMA_BYTES} allowed",
+            schema.len()
         ));
     }
     let mut rules = HashSet::new();
@@ -403,7 +464,7 @@ fn check_metadata(metadata: &PolicyMetadata) -> Result<(), String> {
         if !is_identifier(&rule.id) {
             return Err(format!(
                 "rule id `{}` must be 1 to 64 lowercase letters, digits and dashes",
-                rule.id
+                truncate(&rule.id, 100)
             ));
         }
         if !rules.insert(rule.id.as_str()) {
@@ -480,7 +541,7 @@ fn findings_from_json(text: &[u8], output_limit: usize) -> Result<Vec<Finding>, 
 
 fn check_findings(
     findings: impl IntoIterator<Item = Finding>,
-    metadata: &PolicyMetadata,
+    rule_ids: &HashSet<String, foldhash::fast::RandomState>,
     index: &PlanIndex<'_>,
     output_limit: usize,
 ) -> Result<Vec<Finding>, GuestFailure> {
@@ -499,7 +560,7 @@ fn check_findings(
                 limit_bytes: output_limit,
             });
         }
-        if !metadata.rules.iter().any(|r| r.id == finding.rule) {
+        if !rule_ids.contains(&finding.rule) {
             return Err(GuestFailure::BadOutput {
                 reason: format!(
                     "finding for rule `{}`, which the policy does not declare",
@@ -544,6 +605,52 @@ pub fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// Opens a file to read without ever blocking in `open`: a FIFO with no writer, or a
+/// device, cannot hold the process. Regular files and pipes are accepted (a pipe then
+/// reads as usual, as `--plan <(terraform show -json plan.tfplan)` needs; one with no
+/// writer reads as empty); anything else is refused.
+pub fn open_input(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+    match kind {
+        FileType::RegularFile | FileType::Fifo => {
+            // Reads block again from here on: a pipe's writer may be slow.
+            rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
+            Ok(std::fs::File::from(fd))
+        }
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "it is {}, not a regular file or a pipe",
+                match other {
+                    FileType::Directory => "a directory",
+                    FileType::CharacterDevice | FileType::BlockDevice => "a device",
+                    FileType::Socket => "a socket",
+                    _ => "not a file",
+                }
+            ),
+        )),
+    }
+}
+
+/// Like [`open_input`], for what must be a regular file (a component is hashed
+/// through a mapping and may be read twice).
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = open_input(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a pipe, not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Reads a file, refusing it once it passes `limit` bytes (without reading it all).
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> {
     use std::io::Read;
@@ -551,7 +658,7 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, RuntimeError> 
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
+    let file = open_input(path).map_err(read_err)?;
     // Sized from the start: a Python component is 18 MB, and growing the buffer by
     // doubling copies it several times over.
     let expected = file.metadata().map_or(0, |m| m.len());

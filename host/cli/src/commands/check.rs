@@ -25,6 +25,10 @@ const MAX_PLAN_BYTES: usize = 1 << 30;
 const DEADLINE_MS_PER_INPUT_MIB: u64 = 40;
 /// A guest's memory limit is at least this many times the plan's size, plus 64 MiB.
 const MEMORY_PER_INPUT_BYTE: usize = 4;
+/// How much a guest may return grows by this many bytes per byte of plan, on top of
+/// `--output-mib`: a policy may well report on every change, at about a change's
+/// length, and the host's copy of each finding record costs about as much again.
+const OUTPUT_PER_INPUT_BYTE: usize = 2;
 /// Configuration files larger than this are refused.
 const MAX_CONFIG_BYTES: usize = 16 << 20;
 
@@ -224,9 +228,10 @@ impl RuntimeArgs {
         self.build_for_input(0)
     }
 
-    /// Like [`RuntimeArgs::build`], with the memory limit and the deadline grown for an
-    /// input of `input_bytes`: the limits stop runaway guests, and a large plan is
-    /// not one. Each guest holds its own copy of the plan, so memory grows with it.
+    /// Like [`RuntimeArgs::build`], with the memory limit, the deadline and the output
+    /// limit grown for an input of `input_bytes`: the limits stop runaway guests, and
+    /// a large plan is not one. Each guest holds its own copy of the plan, so memory
+    /// grows with it, and findings grow with the number of changes.
     pub fn build_for_input(&self, input_bytes: usize) -> CliResult<Arc<Runtime>> {
         if self.deadline_ms == 0 || self.memory_mib == 0 || self.output_mib == 0 {
             return Err(CliError::bad_input(anyhow!(
@@ -244,7 +249,10 @@ impl RuntimeArgs {
                     .saturating_mul(MEMORY_PER_INPUT_BYTE)
                     .saturating_add(64 << 20),
             ),
-            output_bytes: self.output_mib.saturating_mul(1 << 20),
+            output_bytes: self
+                .output_mib
+                .saturating_mul(1 << 20)
+                .saturating_add(input_bytes.saturating_mul(OUTPUT_PER_INPUT_BYTE)),
             ..Limits::default()
         };
         let cache_dir = if self.no_cache {
@@ -444,7 +452,8 @@ pub fn run_check_with(
                         review_args,
                         trust_cli,
                     )?;
-                    check_config_schemas(&load.configs, &load.loaded)?;
+                    let mut load = load;
+                    check_config_schemas(&load.configs, &mut load.loaded, &mut load.failed)?;
                     Ok((runtime, load))
                 });
             (loading, provkey_core::blake3_hex(&plan_bytes))
@@ -677,41 +686,60 @@ pub fn read_plan(path: &Path) -> CliResult<(Plan, Vec<u8>)> {
     Ok((plan, bytes))
 }
 
-/// Reads a plan file's bytes, bounded by the largest plan accepted.
+/// Reads a plan file's bytes, bounded by the largest plan accepted. The file is
+/// opened without blocking (a FIFO with no writer reads as empty, a device is
+/// refused) and read in chunks: once its first character shows it is binary data,
+/// reading stops, and the parser reports the error (`--plan /dev/stdin` fed endless
+/// zeros is refused after the first chunk, not after 1 GiB). `-` is standard input.
 pub fn read_plan_bytes(path: &Path) -> CliResult<Vec<u8>> {
-    if path == Path::new("-") {
-        return read_stdin_bounded(MAX_PLAN_BYTES).map_err(|err| {
-            CliError::bad_input(anyhow!("cannot read the plan from standard input: {err}"))
-                .with_help("pipe the JSON plan in: `terraform show -json PLANFILE | provkey check --plan -`")
-        });
-    }
-    let shown = path.display();
-    let bytes = provkey_runtime::read_bounded(path, MAX_PLAN_BYTES).map_err(|err| match err {
-        RuntimeError::Read { source, .. } => {
-            CliError::bad_input(anyhow!(source)).with_help("check the path given to `--plan`")
+    use std::io::Read;
+    const CHUNK: usize = 1 << 20;
+    let from_stdin = path == Path::new("-");
+    let shown = if from_stdin {
+        "standard input".to_string()
+    } else {
+        format!("`{}`", path.display())
+    };
+    let cannot_read = |err: std::io::Error| {
+        let help = if from_stdin {
+            "pipe the JSON plan in: `terraform show -json PLANFILE | provkey check --plan -`"
+        } else {
+            "check the path given to `--plan`"
+        };
+        CliError::bad_input(anyhow::Error::new(err).context(format!("cannot read plan {shown}")))
+            .with_help(help)
+    };
+    let (source, expected): (Box<dyn Read>, u64) = if from_stdin {
+        (Box::new(std::io::stdin().lock()), 0)
+    } else {
+        let file = provkey_runtime::open_input(path).map_err(cannot_read)?;
+        let expected = file.metadata().map_or(0, |m| m.len());
+        (Box::new(file), expected)
+    };
+    let mut bytes =
+        Vec::with_capacity(usize::try_from(expected).unwrap_or(0).min(MAX_PLAN_BYTES) + 1);
+    let mut reader = source.take(MAX_PLAN_BYTES as u64 + 1);
+    loop {
+        let read = reader
+            .by_ref()
+            .take(CHUNK as u64)
+            .read_to_end(&mut bytes)
+            .map_err(cannot_read)?;
+        if read == 0 {
+            break;
         }
-        other => CliError::bad_input(other),
-    });
-    bytes.map_err(|mut err| {
-        err.error = err.error.context(format!("cannot read plan `{shown}`"));
-        err
-    })
-}
-
-/// Reads standard input to its end, refusing more than `max` bytes without holding them.
-fn read_stdin_bounded(max: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    std::io::stdin()
-        .lock()
-        .take(limit)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() > max {
-        return Err(std::io::Error::other(format!(
-            "it is larger than {} MiB",
-            max >> 20
-        )));
+        // A plan or a manifest starts with a printable character: binary data
+        // (`/dev/stdin` fed endless zeros) stops after its first chunk.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|&b| b.is_ascii_control()) {
+            break;
+        }
+    }
+    if bytes.len() > MAX_PLAN_BYTES {
+        return Err(CliError::bad_input(anyhow!(
+            "cannot read plan {shown}: it is larger than {MAX_PLAN_BYTES} bytes"
+        ))
+        .with_help("provkey reads plans of up to 1 GiB"));
     }
     Ok(bytes)
 }
@@ -720,9 +748,10 @@ fn read_stdin_bounded(max: usize) -> std::io::Result<Vec<u8>> {
 pub fn parse_plan(path: &Path, bytes: &[u8]) -> CliResult<Plan> {
     let shown = path.display();
     let text = std::str::from_utf8(bytes).map_err(|err| {
+        let (line, column) = line_and_column(bytes, err.valid_up_to());
         CliError::bad_input(anyhow!(
-            "cannot read plan `{shown}`: it is not UTF-8 text (invalid byte at offset {})",
-            err.valid_up_to()
+            "cannot read plan `{shown}`: it is not UTF-8 text (invalid byte at line {line}, \
+             column {column})"
         ))
         .with_help("pass the JSON plan: `terraform show -json PLANFILE > plan.json`")
     })?;
@@ -748,6 +777,19 @@ pub fn parse_plan(path: &Path, bytes: &[u8]) -> CliResult<Plan> {
         crate::console::note(&format!("warning: plan `{shown}`: {warning}"));
     }
     Ok(plan)
+}
+
+/// The 1-based line and column (in characters, as the JSON errors count them) of the
+/// byte at `offset`, all of whose preceding bytes are UTF-8.
+fn line_and_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |newline| newline + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = std::str::from_utf8(&before[line_start..]).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
 }
 
 fn read_configs(args: &[(String, PathBuf)]) -> CliResult<BTreeMap<String, String>> {
@@ -791,21 +833,52 @@ fn check_config_ids(configs: &BTreeMap<String, String>, loaded: &[LoadedPolicy])
 
 /// Validates each loaded policy's configuration (`{}` when none is given) against the
 /// JSON Schema its metadata declares, before any evaluation: a mismatch is bad input
-/// (exit 2) naming the policy and the field; a schema that does not compile is the
-/// policy's failure (exit 3).
+/// (exit 2) naming the policy and the field. A schema that does not compile is that
+/// policy's failure: it moves from `loaded` to `failed` (exit 3), and the other
+/// policies still run and are reported.
 pub fn check_config_schemas(
     configs: &BTreeMap<String, String>,
-    loaded: &[LoadedPolicy],
+    loaded: &mut Vec<LoadedPolicy>,
+    failed: &mut Vec<PolicyOutcome>,
 ) -> CliResult<()> {
-    for policy in loaded {
+    let mut index = 0;
+    while let Some(policy) = loaded.get(index) {
         let id = &policy.metadata.id;
         let Some(schema) = &policy.metadata.config_schema else {
+            index += 1;
             continue;
         };
+        if let Err(reason) = schema_validator(schema) {
+            let policy = loaded.remove(index);
+            failed.push(PolicyOutcome {
+                id: policy.metadata.id.clone(),
+                result: Err(PolicyError::Load(RuntimeError::BadMetadata {
+                    name: policy.metadata.id.clone(),
+                    reason,
+                })),
+                digest: Some(policy.digest),
+                origin: Some(policy.origin),
+                metadata: Some(policy.metadata),
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        }
         let config = configs.get(id).map_or("{}", String::as_str);
         validate_config(id, schema, config)?;
+        index += 1;
     }
     Ok(())
+}
+
+/// The validator of a policy's configuration schema, or why it has none.
+fn schema_validator(schema: &str) -> Result<jsonschema::Validator, String> {
+    let schema: serde_json::Value = serde_json::from_str(schema)
+        .map_err(|err| format!("the configuration schema is not JSON: {err}"))?;
+    // Formats are validated too: a schema that says `"format": "regex"` means it.
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .map_err(|err| format!("the configuration schema is invalid: {err}"))
 }
 
 /// Validates one configuration (JSON text) against one schema (JSON text).
@@ -815,20 +888,8 @@ pub fn validate_config(id: &str, schema: &str, config: &str) -> CliResult<()> {
         error,
         help: Some("the policy's metadata is broken: report it to the policy's author".into()),
     };
-    let schema: serde_json::Value = serde_json::from_str(schema).map_err(|err| {
-        policy_failed(anyhow!(
-            "policy `{id}` declares a configuration schema that is not JSON: {err}"
-        ))
-    })?;
-    // Formats are validated too: a schema that says `"format": "regex"` means it.
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .map_err(|err| {
-            policy_failed(anyhow!(
-                "policy `{id}` declares an invalid configuration schema: {err}"
-            ))
-        })?;
+    let validator = schema_validator(schema)
+        .map_err(|reason| policy_failed(anyhow!("policy `{id}`: {reason}")))?;
     let value: serde_json::Value = serde_json::from_str(config).map_err(|err| {
         CliError::bad_input(anyhow!(
             "the configuration of policy `{id}` is not JSON: {err}"
@@ -904,12 +965,27 @@ pub fn load_policies(
     for (name, result) in results {
         match result {
             Ok(policy) => {
+                // An id already taken (a stock policy's, say) is the later policy's
+                // failure, reported under its name; the first keeps its id and runs.
                 if let Some(other) = loaded.iter().find(|p| p.metadata.id == policy.metadata.id) {
-                    return Err(CliError::bad_input(anyhow!(
-                        "two policies have the id `{}`: `{}` and `{name}`",
+                    let reason = format!(
+                        "it declares the id `{}`, which `{}` already has: every policy of a \
+                         check needs its own id",
                         policy.metadata.id,
                         origin_text(&other.origin),
-                    )));
+                    );
+                    failed.push(PolicyOutcome {
+                        id: name.clone(),
+                        result: Err(PolicyError::Load(RuntimeError::BadMetadata {
+                            name,
+                            reason,
+                        })),
+                        digest: Some(policy.digest),
+                        origin: Some(policy.origin),
+                        metadata: None,
+                        elapsed: Duration::ZERO,
+                    });
+                    continue;
                 }
                 loaded.push(policy);
             }

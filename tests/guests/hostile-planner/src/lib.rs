@@ -1,5 +1,6 @@
 //! A planner that misbehaves on request. The mode is the desired state's `target`:
-//! `update`, `duplicate`, `unknown-dependency`, `cycle`, `trap`, `guest-error`;
+//! `update`, `duplicate`, `unknown-dependency`, `cycle`, `trap`, `guest-error`,
+//! `sleep-forever`, `sleep-loop`;
 //! any other target gives a well-formed plan creating every desired resource.
 
 #![allow(clippy::panic, reason = "a test guest that traps on request")]
@@ -55,6 +56,14 @@ impl Planner for Hostile {
                 change("instance.b", Action::Create, &["instance.a"]),
             ],
             "trap" => panic!("the hostile planner traps on request"),
+            // Waits on the clock: the host must not block past the deadline.
+            "sleep-forever" => {
+                std::thread::sleep(std::time::Duration::MAX);
+                Vec::new()
+            }
+            "sleep-loop" => loop {
+                std::thread::sleep(std::hint::black_box(std::time::Duration::from_secs(1)));
+            },
             "guest-error" => return Err(Error::failed("the hostile planner fails on request")),
             _ => desired["resources"]
                 .as_array()

@@ -115,6 +115,12 @@ impl Guest for Hostile {
             "many" => Ok((0..2_000_000)
                 .map(|i| finding(i.to_string(), None))
                 .collect()),
+            // A finding of 120 bytes about every change: output that grows with the plan.
+            "one-per-change" => Ok(plan
+                .changes
+                .iter()
+                .map(|c| finding("x".repeat(120), Some(c.address.clone())))
+                .collect()),
             "undeclared-rule" => {
                 let mut f = finding("a rule nobody declared".to_string(), None);
                 f.rule = "not-declared".to_string();
@@ -214,6 +220,51 @@ impl Guest for Hostile {
                     ),
                     None,
                 )])
+            }
+            // Waits on the clock through every WASI call that can wait; the host must
+            // never block past the deadline. A wait that returns reports how long it
+            // seemed to take.
+            "sleep" => {
+                let started = std::time::Instant::now();
+                std::thread::sleep(std::time::Duration::from_secs(3_600));
+                Ok(vec![finding(
+                    format!("slept {} s", started.elapsed().as_secs()),
+                    None,
+                )])
+            }
+            "sleep-forever" => {
+                std::thread::sleep(std::time::Duration::MAX);
+                Ok(vec![finding("woke up".to_string(), None)])
+            }
+            "sleep-loop" => loop {
+                std::thread::sleep(black_box(std::time::Duration::from_secs(1)));
+            },
+            "wait-duration" => {
+                wasip2::clocks::monotonic_clock::subscribe_duration(u64::MAX).block();
+                Ok(vec![finding("woke up".to_string(), None)])
+            }
+            "wait-instant" => {
+                wasip2::clocks::monotonic_clock::subscribe_instant(u64::MAX).block();
+                Ok(vec![finding("woke up".to_string(), None)])
+            }
+            "poll-clocks" => {
+                let never = wasip2::clocks::monotonic_clock::subscribe_instant(u64::MAX);
+                let later = wasip2::clocks::monotonic_clock::subscribe_duration(u64::MAX / 2);
+                let ready = wasip2::io::poll::poll(&[&never, &later]);
+                Ok(vec![finding(format!("ready {ready:?}"), None)])
+            }
+            // Writes far more than the host keeps of stderr.
+            "chatty" => {
+                for line in 0..2_000 {
+                    eprintln!("line {line}: {}", "x".repeat(64));
+                }
+                Ok(Vec::new())
+            }
+            "read-stdin" => {
+                let stdin = wasip2::cli::stdin::get_stdin();
+                let read = stdin.blocking_read(1);
+                stdin.subscribe().block();
+                Ok(vec![finding(format!("stdin {}", read.is_ok()), None)])
             }
             other => Err(GuestError::InvalidConfig(format!("unknown mode `{other}`"))),
         }
