@@ -13,7 +13,8 @@ fn main() {
     let lock = root.join("Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let text = std::fs::read_to_string(&lock).unwrap_or_default();
-    let wasmtime = locked_version(&text, "wasmtime").unwrap_or_else(|| "unknown".to_string());
+    let wasmtime = provkey_guest_build::locked_version(&text, "wasmtime")
+        .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=PROVKEY_WASMTIME_VERSION={wasmtime}");
 
     let wit = root.join("wit");
@@ -69,21 +70,4 @@ fn commit(root: &Path) -> String {
         Some(head) if !head.is_empty() => head,
         _ => "unknown".to_string(),
     }
-}
-
-/// The `version` of the `[[package]]` named `name` in a Cargo.lock.
-fn locked_version(lock: &str, name: &str) -> Option<String> {
-    let wanted = format!("name = \"{name}\"");
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() == wanted {
-            let version = lines
-                .next()?
-                .trim()
-                .strip_prefix("version = \"")?
-                .strip_suffix('"')?;
-            return Some(version.to_string());
-        }
-    }
-    None
 }

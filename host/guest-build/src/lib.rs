@@ -166,3 +166,22 @@ pub fn rerun_if_changed(paths: &[PathBuf]) {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 }
+
+/// The `version` of the `[[package]]` named `name` in the text of a Cargo.lock, for
+/// build scripts that record what the workspace resolved (the wasmtime signed into
+/// manifests and printed by `--version` and the benchmark).
+pub fn locked_version(lock: &str, name: &str) -> Option<String> {
+    let wanted = format!("name = \"{name}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == wanted {
+            let version = lines
+                .next()?
+                .trim()
+                .strip_prefix("version = \"")?
+                .strip_suffix('"')?;
+            return Some(version.to_string());
+        }
+    }
+    None
+}
