@@ -57,6 +57,19 @@ fn a_multi_document_manifest_is_checked_object_by_object() {
     ]
     .into();
     assert_eq!(flagged(&report), expected, "{out:?}");
+    // Annotations point at the line of each object's document.
+    let out = check(&["--plan", manifest.to_str().unwrap(), "--format", "github"]);
+    assert!(
+        out.stdout.contains(
+            "shop.yaml,line=2,title=pinned-artifacts/image-not-pinned%3A Deployment/prod/shop"
+        ),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("shop.yaml,line=26,title=required-tags/missing-tags%3A CronJob/prod/report"),
+        "{out:?}"
+    );
     // A Secret's data is sensitive: no report prints it.
     for format in ["text", "json", "sarif", "markdown", "junit", "github"] {
         let out = check(&["--plan", manifest.to_str().unwrap(), "--format", format]);

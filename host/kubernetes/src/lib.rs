@@ -125,6 +125,25 @@ fn top_level_json_keys(text: &str) -> Vec<String> {
 
 /// Reads Kubernetes objects (YAML or JSON) as a plan, one change per object.
 pub fn read(text: &str) -> Result<Plan, KubernetesError> {
+    read_located(text).map(|(plan, _)| plan)
+}
+
+/// The line of the YAML document that declares each object, by address (the
+/// first, when two objects share one), for reports that point into the file. JSON
+/// objects and texts that do not read have none.
+pub fn object_lines(text: &str) -> Vec<(String, usize)> {
+    let Ok((plan, lines)) = read_located(text) else {
+        return Vec::new();
+    };
+    plan.changes
+        .into_iter()
+        .zip(lines)
+        .filter_map(|(change, line)| Some((change.address, line?)))
+        .collect()
+}
+
+/// [`read`], with the line of each change's document (aligned with the changes).
+fn read_located(text: &str) -> Result<(Plan, Vec<Option<usize>>), KubernetesError> {
     let text = text.trim_start_matches('\u{feff}');
     let trimmed = text.trim_start();
     let documents: Vec<(Value, Option<usize>)> =
@@ -140,6 +159,7 @@ pub fn read(text: &str) -> Result<Plan, KubernetesError> {
         };
     let mut plan = Plan::new(PlanSource::Kubernetes);
     plan.source_version = KUBERNETES_SOURCE_VERSION.to_string();
+    let mut lines = Vec::new();
     for (index, (document, line)) in documents.into_iter().enumerate() {
         let at = line.map(|n| format!(" (line {n})")).unwrap_or_default();
         let fail = |problem: String| KubernetesError::Object {
@@ -148,11 +168,12 @@ pub fn read(text: &str) -> Result<Plan, KubernetesError> {
             problem,
         };
         collect(document, &mut plan.changes).map_err(fail)?;
+        lines.resize(plan.changes.len(), line);
     }
     if plan.changes.is_empty() {
         return Err(KubernetesError::Empty);
     }
-    Ok(plan)
+    Ok((plan, lines))
 }
 
 fn at_position(position: Option<(usize, usize)>) -> String {
@@ -534,6 +555,14 @@ mod tests {
         let secret = &plan.changes[1];
         assert!(secret.is_sensitive("/stringData/password"));
         assert!(!web.is_sensitive("/spec"));
+        // Each object's document starts at its first line of content.
+        assert_eq!(
+            object_lines(TWO),
+            [
+                ("Deployment/prod/web".to_string(), 3),
+                ("Secret/creds".to_string(), 17)
+            ]
+        );
     }
 
     #[test]

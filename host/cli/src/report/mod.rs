@@ -141,6 +141,13 @@ fn address_lines(plan: &Plan, bytes: &[u8]) -> BTreeMap<String, usize> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return lines;
     };
+    if plan.source == provkey_plan::PlanSource::Kubernetes {
+        // A manifest: the line of each object's YAML document.
+        for (address, line) in provkey_kubernetes::object_lines(text) {
+            lines.entry(address).or_insert(line);
+        }
+        return lines;
+    }
     let start = text
         .find("\"resource_changes\"")
         .or_else(|| text.find("\"changes\""))
