@@ -20,8 +20,6 @@
 //! The `k8s_` prefix keeps these apart from the Terraform Kubernetes provider's
 //! types (`kubernetes_deployment`), whose attributes are laid out differently.
 
-use std::fmt::Write as _;
-
 use provkey_plan::{Action, JsonText, Plan, PlanSource, ResourceChange, ResourceMode};
 use serde_json::{Map, Value};
 
@@ -301,17 +299,16 @@ fn collect(document: Value, changes: &mut Vec<ResourceChange>) -> Result<(), Str
                 // The `request` member of an AdmissionReview on its own.
                 return admission_request(&Value::Object(object), changes);
             }
-            if !object.contains_key("apiVersion") && object.contains_key("request") {
-                let request = object.get("request").ok_or("")?;
+            if !object.contains_key("apiVersion")
+                && let Some(request) = object.get("request")
+            {
                 return admission_request(request, changes);
             }
-            if kind.ends_with("List") && object.get("items").is_some_and(Value::is_array) {
-                if let Some(Value::Array(items)) = object.get("items") {
-                    for (i, item) in items.iter().enumerate() {
-                        collect(item.clone(), changes).map_err(|e| format!("item {i}: {e}"))?;
-                    }
-                }
-                return Ok(());
+            // A `List`'s items are read as an array of documents.
+            if kind.ends_with("List")
+                && let Some(items @ Value::Array(_)) = object.get("items")
+            {
+                return collect(items.clone(), changes);
             }
             let change = change_of(&object, Action::Create, None, Some(&object))?;
             changes.push(change);
@@ -504,7 +501,7 @@ pub fn resource_type(kind: &str) -> String {
         } else if c.is_alphanumeric() {
             out.push(c);
         } else {
-            let _ = write!(out, "_");
+            out.push('_');
         }
     }
     out
